@@ -1,0 +1,413 @@
+//! Configuration from environment variables, shared by both binaries.
+//!
+//! The workshop configures its services only through the environment (`KAFKA_TOPIC`,
+//! `KAFKA_BOOTSTRAP_SERVERS`, `CONSUMER_GROUP`, `PORT`), so kafka-lab does the same. `envy` reads the
+//! variables into plain structs; this module then checks each value and, when one is missing or malformed,
+//! produces a single line that names the variable and the form it expects. The binaries print that line and
+//! exit with status 2.
+//!
+//! Every variable is described once, in [`PRODUCER_VARS`] or [`CONSUMER_VARS`]; `--help` prints those tables.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// One environment variable: its name, its default (if it has one) and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub expects: &'static str,
+    pub help: &'static str,
+}
+
+const BOOTSTRAP: EnvVar = EnvVar {
+    name: "KAFKA_BOOTSTRAP_SERVERS",
+    default: None,
+    expects: "a comma-separated list of host:port, e.g. localhost:9093,localhost:9094",
+    help: "Brokers to bootstrap from; any one reachable broker is enough.",
+};
+const TOPIC: EnvVar = EnvVar {
+    name: "KAFKA_TOPIC",
+    default: Some("first-topic"),
+    expects: "a topic name",
+    help: "The topic to use.",
+};
+const HOST: EnvVar = EnvVar {
+    name: "HOST",
+    default: Some("127.0.0.1"),
+    expects: "an IP address to listen on, e.g. 0.0.0.0",
+    help: "Address the HTTP server listens on (a container sets 0.0.0.0).",
+};
+const RUST_LOG: EnvVar = EnvVar {
+    name: "RUST_LOG",
+    default: Some("info"),
+    expects: "a tracing filter, e.g. info or kafka_lab=debug",
+    help: "Log level filter.",
+};
+
+/// The producer's variables, in the order `producer --help` lists them.
+pub const PRODUCER_VARS: &[EnvVar] = &[
+    BOOTSTRAP,
+    EnvVar {
+        help: "Topic for events whose body has no \"topic\" field.",
+        ..TOPIC
+    },
+    EnvVar {
+        name: "PORT",
+        default: Some("5000"),
+        expects: "a TCP port number",
+        help: "HTTP port of the producer and the lab page.",
+    },
+    HOST,
+    RUST_LOG,
+];
+
+/// The consumer's variables, in the order `consumer --help` lists them.
+pub const CONSUMER_VARS: &[EnvVar] = &[
+    BOOTSTRAP,
+    TOPIC,
+    EnvVar {
+        name: "CONSUMER_GROUP",
+        default: None,
+        expects: "a consumer group id, e.g. first-group",
+        help: "The consumer group to join; consumers sharing it split the topic's partitions.",
+    },
+    EnvVar {
+        name: "PORT",
+        default: Some("8000"),
+        expects: "a TCP port number",
+        help: "HTTP port of this consumer.",
+    },
+    HOST,
+    EnvVar {
+        name: "AUTO_OFFSET_RESET",
+        default: Some("latest"),
+        expects: "latest or earliest",
+        help: "Where a group with no committed offset starts reading.",
+    },
+    EnvVar {
+        name: "SESSION_TIMEOUT_MS",
+        default: Some("10000"),
+        expects: "milliseconds, 1000 or more",
+        help: "How long the coordinator waits for a heartbeat before it removes this member.",
+    },
+    EnvVar {
+        name: "HEARTBEAT_INTERVAL_MS",
+        default: Some("session timeout / 3"),
+        expects: "milliseconds, less than SESSION_TIMEOUT_MS",
+        help: "How often this member tells the coordinator it is alive.",
+    },
+    EnvVar {
+        name: "AUTO_COMMIT_INTERVAL_MS",
+        default: Some("1000"),
+        expects: "milliseconds, 1 or more",
+        help: "How often consumed positions are committed (also on every rebalance and shutdown).",
+    },
+    EnvVar {
+        name: "FETCH_MAX_WAIT_MS",
+        default: Some("20"),
+        expects: "milliseconds, 1 to 10000",
+        help: "How long the broker may hold a fetch while waiting for new events.",
+    },
+    EnvVar {
+        name: "MAX_RETAINED_EVENTS",
+        default: Some("10000"),
+        expects: "a count, 1 or more",
+        help: "Consumed events kept for GET / and GET /events; older ones are dropped.",
+    },
+    RUST_LOG,
+];
+
+/// A configuration problem, already phrased for the user: one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// Configuration of the producer binary.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub topic: String,
+    pub host: IpAddr,
+    pub port: u16,
+}
+
+/// Where a consumer group with no committed offset starts: Kafka's `auto.offset.reset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    Latest,
+    Earliest,
+}
+
+/// Configuration of the consumer binary.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub topic: String,
+    pub group: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub offset_reset: OffsetReset,
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub auto_commit_interval: Duration,
+    pub fetch_max_wait: Duration,
+    pub max_retained_events: usize,
+}
+
+#[derive(Deserialize)]
+struct RawProducer {
+    kafka_bootstrap_servers: String,
+    kafka_topic: Option<String>,
+    host: Option<String>,
+    port: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawConsumer {
+    kafka_bootstrap_servers: String,
+    kafka_topic: Option<String>,
+    consumer_group: String,
+    host: Option<String>,
+    port: Option<String>,
+    auto_offset_reset: Option<String>,
+    session_timeout_ms: Option<String>,
+    heartbeat_interval_ms: Option<String>,
+    auto_commit_interval_ms: Option<String>,
+    fetch_max_wait_ms: Option<String>,
+    max_retained_events: Option<String>,
+}
+
+impl ProducerConfig {
+    /// Reads the producer's configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the producer's configuration from `(name, value)` pairs (tests pass their own).
+    pub fn from_vars(vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let raw: RawProducer = read(vars, PRODUCER_VARS)?;
+        Ok(Self {
+            bootstrap_servers: parse_bootstrap(&raw.kafka_bootstrap_servers)?,
+            topic: parse_name("KAFKA_TOPIC", raw.kafka_topic, "first-topic")?,
+            host: parse_host(raw.host)?,
+            port: parse_number("PORT", raw.port, 5000, 0..=u16::MAX as u64)? as u16,
+        })
+    }
+}
+
+impl ConsumerConfig {
+    /// Reads the consumer's configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the consumer's configuration from `(name, value)` pairs (tests pass their own).
+    pub fn from_vars(vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let raw: RawConsumer = read(vars, CONSUMER_VARS)?;
+        let session_ms = parse_number("SESSION_TIMEOUT_MS", raw.session_timeout_ms, 10_000, 1000..=3_600_000)?;
+        let heartbeat_ms = parse_number(
+            "HEARTBEAT_INTERVAL_MS",
+            raw.heartbeat_interval_ms,
+            session_ms / 3,
+            1..=session_ms - 1,
+        )?;
+        Ok(Self {
+            bootstrap_servers: parse_bootstrap(&raw.kafka_bootstrap_servers)?,
+            topic: parse_name("KAFKA_TOPIC", raw.kafka_topic, "first-topic")?,
+            group: parse_name("CONSUMER_GROUP", Some(raw.consumer_group), "")?,
+            host: parse_host(raw.host)?,
+            port: parse_number("PORT", raw.port, 8000, 0..=u16::MAX as u64)? as u16,
+            offset_reset: parse_offset_reset(raw.auto_offset_reset)?,
+            session_timeout: Duration::from_millis(session_ms),
+            heartbeat_interval: Duration::from_millis(heartbeat_ms),
+            auto_commit_interval: millis(
+                "AUTO_COMMIT_INTERVAL_MS",
+                raw.auto_commit_interval_ms,
+                1000,
+                1..=3_600_000,
+            )?,
+            fetch_max_wait: millis("FETCH_MAX_WAIT_MS", raw.fetch_max_wait_ms, 20, 1..=10_000)?,
+            max_retained_events: parse_number("MAX_RETAINED_EVENTS", raw.max_retained_events, 10_000, 1..=10_000_000)?
+                as usize,
+        })
+    }
+}
+
+/// Renders the `--help` text of a binary: what it does, then one paragraph per variable.
+pub fn help_text(binary: &str, summary: &str, vars: &[EnvVar]) -> String {
+    let mut text = format!("{binary}: {summary}\n\nConfigured by environment variables:\n");
+    for var in vars {
+        let default = var.default.map_or("required".to_string(), |d| format!("default: {d}"));
+        let _ = writeln!(
+            text,
+            "  {:<26} {} ({default})\n  {:<26} expects {}",
+            var.name, var.help, "", var.expects
+        );
+    }
+    text
+}
+
+/// Lets envy read the variables, turning its errors into a line that names the variable.
+fn read<T: serde::de::DeserializeOwned>(
+    vars: impl Iterator<Item = (String, String)>,
+    table: &[EnvVar],
+) -> Result<T, ConfigError> {
+    envy::from_iter(vars).map_err(|error| match error {
+        envy::Error::MissingValue(field) => {
+            let name = field.to_ascii_uppercase();
+            let expects = table.iter().find(|v| v.name == name).map_or("a value", |v| v.expects);
+            ConfigError(format!("{name} is not set; expected {expects}"))
+        }
+        envy::Error::Custom(message) => ConfigError(message),
+    })
+}
+
+/// Parses `host:port,host:port`, tolerating spaces, rejecting empty entries and entries without a port.
+pub fn parse_bootstrap(value: &str) -> Result<Vec<String>, ConfigError> {
+    let invalid = |why: String| ConfigError(format!("KAFKA_BOOTSTRAP_SERVERS {why}; expected {}", BOOTSTRAP.expects));
+    let mut servers = Vec::new();
+    for entry in value.split(',').map(str::trim) {
+        if entry.is_empty() {
+            return Err(invalid(format!("has an empty entry in '{value}'")));
+        }
+        let Some((host, port)) = entry.rsplit_once(':') else {
+            return Err(invalid(format!("entry '{entry}' has no port")));
+        };
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(invalid(format!("entry '{entry}' is not host:port")));
+        }
+        servers.push(entry.to_string());
+    }
+    Ok(servers)
+}
+
+fn parse_name(var: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_string());
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError(format!("{var} is empty; expected a name")));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn parse_host(value: Option<String>) -> Result<IpAddr, ConfigError> {
+    let value = value.unwrap_or_else(|| "127.0.0.1".to_string());
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("HOST is '{value}'; expected {}", HOST.expects)))
+}
+
+fn parse_number(
+    var: &str,
+    value: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else { return Ok(default) };
+    match value.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!(
+            "{var} is '{value}'; expected a whole number from {} to {}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn millis(
+    var: &str,
+    value: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    parse_number(var, value, default, range).map(Duration::from_millis)
+}
+
+fn parse_offset_reset(value: Option<String>) -> Result<OffsetReset, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("latest") => Ok(OffsetReset::Latest),
+        Some("earliest") => Ok(OffsetReset::Earliest),
+        Some(other) => Err(ConfigError(format!(
+            "AUTO_OFFSET_RESET is '{other}'; expected latest or earliest"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn bootstrap_list_tolerates_spaces() {
+        let servers = parse_bootstrap(" localhost:9093 , localhost:9094").unwrap();
+        assert_eq!(servers, ["localhost:9093", "localhost:9094"]);
+    }
+
+    #[test]
+    fn bootstrap_list_rejects_empty_entries_and_missing_ports() {
+        for bad in ["", "localhost:9093,", "localhost", "localhost:x", ":9093", "a:0"] {
+            let error = parse_bootstrap(bad).unwrap_err().to_string();
+            assert!(error.starts_with("KAFKA_BOOTSTRAP_SERVERS"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn producer_defaults() {
+        let config = ProducerConfig::from_vars(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "h:1")])).unwrap();
+        assert_eq!(config.topic, "first-topic");
+        assert_eq!(config.port, 5000);
+        assert_eq!(config.host.to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let error = ProducerConfig::from_vars(vars(&[])).unwrap_err().to_string();
+        assert!(error.starts_with("KAFKA_BOOTSTRAP_SERVERS is not set"), "{error}");
+        let error = ConsumerConfig::from_vars(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "h:1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("CONSUMER_GROUP is not set"), "{error}");
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let base = [("KAFKA_BOOTSTRAP_SERVERS", "h:1"), ("CONSUMER_GROUP", "g")];
+        for (var, value) in [
+            ("PORT", "http"),
+            ("HOST", "localhost:80"),
+            ("AUTO_OFFSET_RESET", "newest"),
+            ("SESSION_TIMEOUT_MS", "10"),
+            ("FETCH_MAX_WAIT_MS", "0"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((var, value));
+            let error = ConsumerConfig::from_vars(vars(&pairs)).unwrap_err().to_string();
+            assert!(error.starts_with(var), "{var}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn heartbeat_defaults_to_a_third_of_the_session() {
+        let config = ConsumerConfig::from_vars(vars(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "h:1"),
+            ("CONSUMER_GROUP", "g"),
+            ("SESSION_TIMEOUT_MS", "6000"),
+        ]))
+        .unwrap();
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(2));
+        assert_eq!(config.offset_reset, OffsetReset::Latest);
+    }
+}

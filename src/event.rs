@@ -1,0 +1,46 @@
+//! Events as the workshop sees them: JSON objects stamped with wall-clock times.
+//!
+//! The lab page asks "which step takes the longest?", so each hop writes down when it handled the event:
+//! the page sets `clicked`, the producer adds `produced`, a consumer adds `consumed`. All three use the
+//! original workshop's format, `HH:MM:SS:mmm` in local 24-hour time (Python's `%H:%M:%S:%f` cut to
+//! milliseconds).
+
+use serde_json::{Map, Value};
+
+/// The current local wall-clock time as `HH:MM:SS:mmm`.
+pub fn wall_clock() -> String {
+    chrono::Local::now().format("%H:%M:%S:%3f").to_string()
+}
+
+/// Adds `field` with the current wall-clock time to an event, replacing any earlier value.
+pub fn stamp(event: &mut Map<String, Value>, field: &str) {
+    event.insert(field.to_string(), Value::String(wall_clock()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_clock_has_the_workshop_format() {
+        let time = wall_clock();
+        let parts: Vec<&str> = time.split(':').collect();
+        assert_eq!(parts.len(), 4, "{time}");
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [2, 2, 2, 3],
+            "{time}"
+        );
+        assert!(parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())), "{time}");
+        assert!(parts[0].parse::<u8>().unwrap() < 24);
+    }
+
+    #[test]
+    fn stamp_adds_the_field() {
+        let mut event = Map::new();
+        event.insert("id".into(), 1.into());
+        stamp(&mut event, "produced");
+        assert!(event["produced"].is_string());
+        assert_eq!(event["id"], 1);
+    }
+}

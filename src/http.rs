@@ -1,0 +1,166 @@
+//! The small HTTP layer both binaries share: responses with CORS, JSON errors, bounded bodies, and a server
+//! that stops gracefully.
+//!
+//! The lab page is served from one port and calls the producer and consumers on others, so every response
+//! carries `Access-Control-Allow-Origin: *` and preflight `OPTIONS` requests are answered. Errors are JSON
+//! objects `{"error": "..."}` so that scripts and the page can show the reason. hyper 1.x is used directly:
+//! one connection task per client, and on shutdown the listener closes while requests in flight finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS};
+use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Every handler answers with a complete body.
+pub type Response = hyper::Response<Full<Bytes>>;
+
+/// How long in-flight requests may take to finish once shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A response with the given status, content type and body, allowing any origin.
+pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let mut response = hyper::Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => respond(status, "application/json", bytes),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("could not encode JSON: {e}"),
+        ),
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    respond(status, "text/plain; charset=utf-8", body.into())
+}
+
+/// A JSON error, `{"error": message}`.
+pub fn error(status: StatusCode, message: &str) -> Response {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+/// The answer to a CORS preflight `OPTIONS` request: any origin, the methods and headers the page uses.
+pub fn preflight() -> Response {
+    let mut response = respond(StatusCode::NO_CONTENT, "text/plain", Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("*, Content-Type"),
+    );
+    headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
+/// 405 for a known path asked with a method it does not serve.
+pub fn method_not_allowed(allowed: &str) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed here; use {allowed}"),
+    )
+}
+
+/// 404 for an unknown path.
+pub fn not_found(path: &str) -> Response {
+    error(StatusCode::NOT_FOUND, &format!("no such path: {path}"))
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is answered 413 without reading it all.
+pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response> {
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("body is larger than {limit} bytes"),
+        )),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}"))),
+    }
+}
+
+/// The value of `name` in a query string such as `after=3&x=y`.
+pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Binds the HTTP listener, with a message that names the address when the port is taken.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` is cancelled, then lets requests in flight
+/// finish (for at most a second) and returns.
+pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: CancellationToken)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let response = handler(request);
+            async move { Ok::<_, std::convert::Infallible>(response.await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Resolves when the process receives SIGINT (Ctrl+C) or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

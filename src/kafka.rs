@@ -1,0 +1,43 @@
+//! Connecting to the cluster with rskafka, shared by the producer and the consumer's fetchers.
+//!
+//! rskafka speaks Kafka's partition-level APIs (Metadata, Produce, Fetch, ListOffsets) in pure Rust. A
+//! [`Client`] bootstraps from any one listed broker, learns the cluster's brokers from Metadata, and then
+//! talks to each partition's leader directly. Retries are bounded by a deadline, so a broker that is down
+//! surfaces as an error the HTTP side can report (503) instead of a request that hangs forever.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rskafka::client::{Client, ClientBuilder};
+use rskafka::BackoffConfig;
+
+/// How long rskafka keeps retrying one operation before giving up.
+pub const RETRY_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Connects to the cluster through the first reachable bootstrap broker.
+pub async fn connect(bootstrap_servers: &[String]) -> Result<Client, rskafka::client::error::Error> {
+    ClientBuilder::new(bootstrap_servers.to_vec())
+        .client_id("kafka-lab")
+        .backoff_config(bounded_backoff())
+        .build()
+        .await
+}
+
+/// Backoff between retries: quick at first, never longer than a second, and bounded in total.
+pub fn bounded_backoff() -> BackoffConfig {
+    BackoffConfig {
+        init_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_secs(1),
+        base: 2.0,
+        deadline: Some(RETRY_DEADLINE),
+    }
+}
+
+/// The topics of the cluster and their partition counts, read with one Metadata request.
+///
+/// Listing every topic (rather than asking for one by name) never auto-creates a topic, so a misspelt
+/// topic name is reported instead of silently becoming a new topic.
+pub async fn partition_counts(client: &Client) -> Result<BTreeMap<String, usize>, rskafka::client::error::Error> {
+    let topics = client.list_topics().await?;
+    Ok(topics.into_iter().map(|t| (t.name, t.partitions.len())).collect())
+}

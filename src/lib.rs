@@ -1,0 +1,32 @@
+//! # kafka-lab
+//!
+//! Two small programs that let you watch Kafka at work: a **producer** that turns HTTP posts into Kafka
+//! events, and a **consumer** that joins a consumer group and shows what it received. A lab page, bundled
+//! into the producer, shows events being split between the members of a group, copied to every group,
+//! handed over when a member stops, and picked up again after downtime.
+//!
+//! Follow an event through the crate:
+//!
+//! ```text
+//! browser ─POST /─▶ producer_api ─▶ event (stamp `produced`) ─▶ produce (+ partitioner) ─▶ Kafka
+//! Kafka ─▶ consume (one fetch loop per owned partition) ◀── group (which partitions this member owns)
+//!       ─▶ store (recent events) ─▶ consumer_api ─GET /, /events, /status─▶ browser
+//! ```
+//!
+//! - [`config`]: environment variables, shared by both binaries.
+//! - [`http`]: CORS, JSON errors, a gracefully stopping hyper server.
+//! - [`event`]: the `HH:MM:SS:mmm` time stamps the workshop shows.
+//! - [`kafka`]: connecting to the cluster with rskafka (partition-level produce, fetch, metadata).
+//! - [`partitioner`], [`produce`], [`producer_api`]: the producer.
+//!
+//! The binaries in `bin/` only call into this library.
+
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod kafka;
+pub mod partitioner;
+pub mod produce;
+pub mod producer_api;
+pub mod static_files;

@@ -1,0 +1,137 @@
+//! The producer's HTTP API (port 5000), as the workshop's lab page and scripts expect it.
+//!
+//! - `POST /` takes a JSON object, stamps it `produced`, writes it to the topic named by its `topic` field
+//!   (or the configured default) and answers 200 once Kafka acknowledged it, naming topic, partition and
+//!   offset. An optional string `key` field becomes the message key (and so picks the partition).
+//! - `GET /ping` answers `pong`; the page shows "Producer: Offline" when it fails.
+//! - `GET /` serves the lab page, compiled into the binary.
+//!
+//! Input is checked completely before anything is sent: a rejected request never produces an event.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProducerConfig;
+use crate::event;
+use crate::http::{self, Response};
+use crate::produce::{Producer, SendError};
+use crate::static_files;
+
+/// The largest event body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The producer service: configuration plus the long-lived Kafka producer.
+pub struct ProducerApi {
+    default_topic: String,
+    producer: Producer,
+}
+
+/// An event that passed validation, ready to send.
+struct Outgoing {
+    topic: String,
+    key: Option<String>,
+    value: Vec<u8>,
+}
+
+impl ProducerApi {
+    pub fn new(config: &ProducerConfig) -> Self {
+        Self {
+            default_topic: config.topic.clone(),
+            producer: Producer::new(config.bootstrap_servers.clone()),
+        }
+    }
+
+    /// Routes one request.
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response {
+        let path = request.uri().path().to_string();
+        match (request.method(), path.as_str()) {
+            (&Method::OPTIONS, _) => http::preflight(),
+            (&Method::POST, "/") => self.produce(request).await,
+            (&Method::GET, "/ping") => http::text(StatusCode::OK, "pong"),
+            (&Method::GET, _) => static_files::serve(&path).unwrap_or_else(|| http::not_found(&path)),
+            (_, "/") => http::method_not_allowed("GET or POST"),
+            (_, "/ping") => http::method_not_allowed("GET"),
+            _ => http::not_found(&path),
+        }
+    }
+
+    async fn produce(&self, request: Request<Incoming>) -> Response {
+        let body = match http::read_body(request, MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let outgoing = match self.prepare(&body) {
+            Ok(outgoing) => outgoing,
+            Err(message) => return http::error(StatusCode::BAD_REQUEST, &message),
+        };
+        match self
+            .producer
+            .send(&outgoing.topic, outgoing.key.as_deref(), outgoing.value)
+            .await
+        {
+            Ok(delivery) => http::json(StatusCode::OK, &delivery),
+            Err(e @ SendError::UnknownTopic(_)) => http::error(StatusCode::NOT_FOUND, &e.to_string()),
+            Err(e @ SendError::Unavailable(_)) => http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        }
+    }
+
+    /// Validates the body and turns it into the message to send: the object plus `produced`.
+    fn prepare(&self, body: &[u8]) -> Result<Outgoing, String> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
+        let Value::Object(mut event) = value else {
+            return Err(format!("body must be a JSON object, not {}", kind_of(&value)));
+        };
+        let topic = self.topic_of(&event)?;
+        let key = key_of(&event)?;
+        event::stamp(&mut event, "produced");
+        let value = serde_json::to_vec(&event).map_err(|e| format!("could not encode the event: {e}"))?;
+        Ok(Outgoing { topic, key, value })
+    }
+
+    fn topic_of(&self, event: &Map<String, Value>) -> Result<String, String> {
+        match event.get("topic") {
+            None => Ok(self.default_topic.clone()),
+            Some(Value::String(topic)) if !topic.trim().is_empty() => Ok(topic.trim().to_string()),
+            Some(other) => Err(format!("\"topic\" must be a non-empty string, not {}", kind_of(other))),
+        }
+    }
+}
+
+fn key_of(event: &Map<String, Value>) -> Result<Option<String>, String> {
+    match event.get("key") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(key)) => Ok(Some(key.clone())),
+        Some(other) => Err(format!("\"key\" must be a string, not {}", kind_of(other))),
+    }
+}
+
+/// How a JSON value is named in error messages.
+fn kind_of(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(s) if s.trim().is_empty() => "an empty string".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Runs the producer's HTTP server until `shutdown` is cancelled.
+pub async fn run(config: ProducerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
+    let listener = http::bind((config.host, config.port).into()).await?;
+    tracing::info!(
+        "producer listening on http://{}, default topic {}, brokers {}",
+        listener.local_addr()?,
+        config.topic,
+        config.bootstrap_servers.join(",")
+    );
+    let api = Arc::new(ProducerApi::new(&config));
+    http::serve(listener, move |request| Arc::clone(&api).handle(request), shutdown).await;
+    Ok(())
+}

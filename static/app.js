@@ -1,0 +1,1 @@
+// The lab page script (placeholder until the page issue).

@@ -1,0 +1,262 @@
+//! The producer against a real broker: what the workshop's page and scripts do, and what they get wrong.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kafka_lab::partitioner::partition_for_key;
+use support::http::{self, post_json};
+use support::process::run_to_exit;
+use support::{Broker, Service};
+
+async fn broker_with_topic() -> Broker {
+    let broker = Broker::start().await;
+    broker.create_topic("first-topic", 2);
+    broker
+}
+
+fn is_wall_clock(value: &serde_json::Value) -> bool {
+    let text = value.as_str().unwrap_or_default();
+    let parts: Vec<&str> = text.split(':').collect();
+    parts.len() == 4
+        && parts.iter().map(|p| p.len()).eq([2, 2, 2, 3])
+        && text.bytes().all(|b| b == b':' || b.is_ascii_digit())
+}
+
+#[tokio::test]
+async fn posted_event_is_in_kafka_with_produced_stamp() {
+    let broker = broker_with_topic().await;
+    let producer = Service::producer(&broker.address(), &[]).await;
+
+    let reply = post_json(
+        producer.port,
+        "/",
+        r#"{"id": 1, "clicked": "10:00:00:123", "nested": {"a": [1, 2]}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let delivery = reply.json();
+    assert_eq!(delivery["topic"], "first-topic");
+    let partition = delivery["partition"].as_i64().unwrap() as i32;
+    let offset = delivery["offset"].as_i64().unwrap();
+
+    let records = broker.read_all("first-topic", partition).await;
+    let (_, _, event) = records
+        .iter()
+        .find(|(o, _, _)| *o == offset)
+        .expect("the acknowledged offset");
+    assert_eq!(event["id"], 1);
+    assert_eq!(event["clicked"], "10:00:00:123");
+    assert_eq!(event["nested"], serde_json::json!({"a": [1, 2]}));
+    assert!(is_wall_clock(&event["produced"]), "produced = {}", event["produced"]);
+}
+
+#[tokio::test]
+async fn unkeyed_events_alternate_between_partitions() {
+    let broker = broker_with_topic().await;
+    let producer = Service::producer(&broker.address(), &[]).await;
+    for id in 0..100 {
+        let reply = post_json(producer.port, "/", &format!(r#"{{"id": {id}}}"#))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let p0 = broker.read_all("first-topic", 0).await.len();
+    let p1 = broker.read_all("first-topic", 1).await.len();
+    assert_eq!(p0 + p1, 100);
+    assert!(
+        (45..=55).contains(&p0),
+        "partition 0 got {p0} of 100, partition 1 got {p1}"
+    );
+}
+
+#[tokio::test]
+async fn keyed_events_land_on_the_murmur2_partition() {
+    let broker = Broker::start().await;
+    broker.create_topic("keyed", 3);
+    let producer = Service::producer(&broker.address(), &[("KAFKA_TOPIC", "keyed")]).await;
+    let mut expected: HashMap<String, i64> = HashMap::new();
+    for id in 0..30 {
+        let key = format!("user-{id}");
+        let reply = post_json(producer.port, "/", &format!(r#"{{"id": {id}, "key": "{key}"}}"#))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            reply.json()["partition"].as_u64().unwrap() as usize,
+            partition_for_key(key.as_bytes(), 3)
+        );
+        expected.insert(key, reply.json()["partition"].as_i64().unwrap());
+    }
+    for partition in 0..3 {
+        for (_, key, _) in broker.read_all("keyed", partition).await {
+            let key = key.expect("every record has its key");
+            assert_eq!(expected[&key], i64::from(partition), "{key}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn topic_field_overrides_the_default_topic() {
+    let broker = broker_with_topic().await;
+    broker.create_topic("fanout-topic", 2);
+    let producer = Service::producer(&broker.address(), &[]).await;
+    let reply = post_json(producer.port, "/", r#"{"id": 7, "topic": "fanout-topic"}"#)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["topic"], "fanout-topic");
+    let partition = reply.json()["partition"].as_i64().unwrap() as i32;
+    let records = broker.read_all("fanout-topic", partition).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].2["id"], 7);
+    assert_eq!(
+        broker.end_offset("first-topic", 0).await + broker.end_offset("first-topic", 1).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_and_nothing_is_produced() {
+    let broker = broker_with_topic().await;
+    let producer = Service::producer(&broker.address(), &[]).await;
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(1024 * 1024 + 10));
+    let cases: Vec<(&str, &str, String, u16)> = vec![
+        ("POST", "/", "{not json".into(), 400),
+        ("POST", "/", "[1, 2]".into(), 400),
+        ("POST", "/", "\"text\"".into(), 400),
+        ("POST", "/", big, 413),
+        ("POST", "/", r#"{"topic": ""}"#.into(), 400),
+        ("POST", "/", r#"{"topic": 5}"#.into(), 400),
+        ("POST", "/", r#"{"key": 5}"#.into(), 400),
+        ("POST", "/", r#"{"topic": "no-such-topic"}"#.into(), 404),
+        ("PUT", "/", "{}".into(), 405),
+        ("DELETE", "/ping", "".into(), 405),
+        ("POST", "/nowhere", "{}".into(), 404),
+    ];
+    for (method, path, body, status) in cases {
+        let reply = http::request(producer.port, method, path, &[], body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
+        assert!(
+            reply.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    }
+    assert_eq!(broker.end_offset("first-topic", 0).await, 0);
+    assert_eq!(broker.end_offset("first-topic", 1).await, 0);
+}
+
+#[tokio::test]
+async fn ping_and_cors_preflight() {
+    let broker = broker_with_topic().await;
+    let producer = Service::producer(&broker.address(), &[]).await;
+    let ping = http::get(producer.port, "/ping").await.unwrap();
+    assert_eq!((ping.status, ping.body.as_str()), (200, "pong"));
+    assert_eq!(ping.header("access-control-allow-origin"), Some("*"));
+    let preflight = http::request(
+        producer.port,
+        "OPTIONS",
+        "/",
+        &[
+            ("Origin", "http://localhost:3000"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert!(preflight.status < 300, "{preflight:?}");
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_lowercase()
+        .contains("content-type"));
+}
+
+#[tokio::test]
+async fn missing_or_malformed_env_var_exits_2_naming_it() {
+    let producer = env!("CARGO_BIN_EXE_producer");
+    let (status, output) = run_to_exit(producer, &[], &[]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("KAFKA_BOOTSTRAP_SERVERS"), "{output}");
+    assert!(
+        !output.contains("panicked") && !output.contains("backtrace"),
+        "{output}"
+    );
+
+    let (status, output) = run_to_exit(producer, &[], &[("KAFKA_BOOTSTRAP_SERVERS", "a:1"), ("PORT", "five")]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("PORT"), "{output}");
+
+    let (status, help) = run_to_exit(producer, &["--help"], &[]);
+    assert_eq!(status.code(), Some(0));
+    for var in [
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_TOPIC",
+        "PORT",
+        "HOST",
+        "RUST_LOG",
+        "5000",
+        "first-topic",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}: {help}");
+    }
+}
+
+#[tokio::test]
+async fn bootstrap_works_when_the_first_broker_is_down() {
+    let broker = broker_with_topic().await;
+    let dead = format!("127.0.0.1:{}", support::free_port());
+    let producer = Service::producer(&format!("{dead},{}", broker.address()), &[]).await;
+    let reply = post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn broker_down_gives_503_and_recovers_without_restart() {
+    let mut broker = broker_with_topic().await;
+    let port = broker.port;
+    let producer = Service::producer(&broker.address(), &[]).await;
+    assert_eq!(post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap().status, 200);
+
+    broker.stop();
+    let reply = post_json(producer.port, "/", r#"{"id": 2}"#).await.unwrap();
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.json()["error"].as_str().unwrap().contains("Kafka is unavailable"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(http::get(producer.port, "/ping").await.unwrap().status, 200);
+
+    let broker = Broker::start_on(port).await;
+    broker.create_topic("first-topic", 2);
+    let reply = support::eventually(Duration::from_secs(15), "a 200 after the broker came back", || async {
+        let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.ok()?;
+        (reply.status == 200).then_some(reply)
+    })
+    .await;
+    let partition = reply.json()["partition"].as_i64().unwrap() as i32;
+    let records = broker.read_all("first-topic", partition).await;
+    assert!(records.iter().any(|(_, _, event)| event["id"] == 3));
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero() {
+    let broker = broker_with_topic().await;
+    let mut producer = Service::producer(&broker.address(), &[]).await;
+    let status = producer.signal("TERM");
+    assert_eq!(status.code(), Some(0), "{}", producer.logs());
+}
