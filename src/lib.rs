@@ -23,10 +23,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod consumer_api;
 pub mod event;
+pub mod group;
 pub mod http;
 pub mod kafka;
 pub mod partitioner;
 pub mod produce;
 pub mod producer_api;
 pub mod static_files;
+pub mod status;
+pub mod store;

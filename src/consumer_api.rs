@@ -1,0 +1,1 @@
+//! Consumer HTTP API (placeholder).

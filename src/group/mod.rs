@@ -1,0 +1,6 @@
+//! Consumer groups, implemented on the client side with Kafka's classic group protocol.
+//!
+//! (Work in progress: the module map is filled in as the pieces land.)
+
+pub mod assign;
+pub mod protocol;

@@ -1,0 +1,1 @@
+//! ConsumerProtocol bytes (placeholder).

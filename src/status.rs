@@ -1,0 +1,67 @@
+//! What a consumer tells the outside world about itself: a snapshot of its group membership.
+//!
+//! The group member (in [`crate::group`]) owns the real state and publishes a fresh [`ConsumerStatus`]
+//! through a `tokio::sync::watch` channel whenever something changes; the HTTP side (`GET /status`, the lab
+//! page) only ever reads the latest snapshot, never the member's internals.
+
+use serde::Serialize;
+
+/// Where the member is in the group protocol's life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    /// Looking for the group coordinator or sending JoinGroup / SyncGroup.
+    #[default]
+    Joining,
+    /// Holding an assignment for the current generation, heartbeating and fetching.
+    Stable,
+    /// The coordinator asked the group to rebalance: partitions are being given back before rejoining.
+    Rebalancing,
+    /// The broker (or the coordinator) cannot be reached; retrying.
+    BrokerUnavailable,
+    /// Shutting down: committing and leaving the group.
+    Stopping,
+}
+
+/// One owned partition: how far the group has committed, how far this member has read, and what is left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionStatus {
+    pub partition: i32,
+    /// The group's committed offset (the next offset to read), if any.
+    pub committed: Option<i64>,
+    /// The next offset this member will fetch.
+    pub position: Option<i64>,
+    /// The partition's end offset, as of the last fetch.
+    pub high_watermark: Option<i64>,
+    /// `high_watermark - position`: events in Kafka this member has not read yet.
+    pub lag: Option<i64>,
+}
+
+/// A snapshot of the consumer, served as `GET /status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ConsumerStatus {
+    pub topic: String,
+    pub group: String,
+    pub member_id: Option<String>,
+    /// The group generation this member's assignment belongs to; every rebalance starts a new one.
+    pub generation: Option<i32>,
+    /// Whether this member is the group leader (the one that computed the assignment).
+    pub leader: bool,
+    pub state: MemberState,
+    /// The assignor the group agreed on (`roundrobin`, `range`, ...).
+    pub assignor: Option<String>,
+    /// How many members the group has, when this member knows (the leader does).
+    pub members: Option<usize>,
+    /// The topic's partition count, when known.
+    pub topic_partitions: Option<usize>,
+    /// The partitions this member owns in the current generation.
+    pub partitions: Vec<PartitionStatus>,
+    /// Why this member owns no partitions, in words (the workshop's troubleshooting case).
+    pub idle_reason: Option<String>,
+    /// The last problem met (coordinator unreachable, ...), cleared once stable again.
+    pub last_error: Option<String>,
+    /// How many assignments this member has received since it started.
+    pub rebalances: u64,
+    /// Messages that were not JSON objects (kept as raw text).
+    pub invalid_events: u64,
+}

@@ -1,0 +1,1 @@
+//! Consumed events buffer (placeholder).
