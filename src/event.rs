@@ -17,6 +17,26 @@ pub fn stamp(event: &mut Map<String, Value>, field: &str) {
     event.insert(field.to_string(), Value::String(wall_clock()));
 }
 
+/// Turns a consumed message into the event the consumer shows, stamped `consumed`.
+///
+/// A JSON object is kept as it is. Anything else (other JSON, text, binary, an empty message) must not stop
+/// the partition, so it is kept visibly as `{"raw": <text>, "error": "not a JSON object"}`. The flag says
+/// which case it was.
+pub fn consumed(payload: Option<&[u8]>) -> (Value, bool) {
+    let payload = payload.unwrap_or_default();
+    let (mut event, is_object) = match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(object)) => (object, true),
+        _ => {
+            let mut wrapper = Map::new();
+            wrapper.insert("raw".into(), Value::String(String::from_utf8_lossy(payload).into_owned()));
+            wrapper.insert("error".into(), Value::String("not a JSON object".into()));
+            (wrapper, false)
+        }
+    };
+    stamp(&mut event, "consumed");
+    (Value::Object(event), is_object)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,6 +53,21 @@ mod tests {
         );
         assert!(parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())), "{time}");
         assert!(parts[0].parse::<u8>().unwrap() < 24);
+    }
+
+    #[test]
+    fn consumed_keeps_objects_and_wraps_anything_else() {
+        let (event, ok) = consumed(Some(br#"{"id": 3}"#));
+        assert!(ok);
+        assert_eq!(event["id"], 3);
+        assert!(event["consumed"].is_string());
+        for payload in [&b"[1]"[..], b"hello", b"\xff\xfe", b""] {
+            let (event, ok) = consumed(Some(payload));
+            assert!(!ok);
+            assert_eq!(event["error"], "not a JSON object");
+            assert!(event["raw"].is_string() && event["consumed"].is_string());
+        }
+        assert!(!consumed(None).1);
     }
 
     #[test]

@@ -23,6 +23,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod consume;
+pub mod consumer;
 pub mod consumer_api;
 pub mod event;
 pub mod group;

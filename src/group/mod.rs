@@ -4,3 +4,8 @@
 
 pub mod assign;
 pub mod protocol;
+pub mod client;
+pub mod coordinator;
+pub mod error;
+pub mod leader;
+pub mod member;

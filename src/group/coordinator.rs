@@ -1,0 +1,219 @@
+//! A connection to one broker for the group APIs: framing, correlation ids, version negotiation.
+//!
+//! Every Kafka request travels as `[length: i32][header][body]` and is answered by
+//! `[length: i32][header with the same correlation id][body]`. Brokers support a *range* of versions per API
+//! and fields come and go between versions, so the first request on a connection is `ApiVersions`; after
+//! that each request is encoded at the highest version both sides know ([`Connection::version`]).
+//!
+//! The group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//! OffsetFetch) are not in rskafka, so the group layer uses this connection, with messages encoded by the
+//! `kafka-protocol` crate. One connection serves one request at a time: the group member is a single loop
+//! that owns it, so no locking is needed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The largest response accepted (a JoinGroup response lists every member's subscription).
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// How long connecting to a broker may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A failure to talk to the broker. (A Kafka *error code* in a response is not a `ConnectionError`; the
+/// member decides what each code means.)
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("cannot connect to {address}: {source}")]
+    Connect { address: String, source: std::io::Error },
+    #[error("connecting to {0} timed out")]
+    ConnectTimeout(String),
+    #[error("{api:?} to {address} failed: {source}")]
+    Io { api: ApiKey, address: String, source: std::io::Error },
+    #[error("{api:?} to {address}: no answer within {timeout:?}")]
+    Timeout { api: ApiKey, address: String, timeout: Duration },
+    #[error("{api:?}: the broker at {address} does not support it")]
+    Unsupported { api: ApiKey, address: String },
+    #[error("{api:?}: could not encode the request: {reason}")]
+    Encode { api: ApiKey, reason: String },
+    #[error("{api:?}: could not decode the response from {address}: {reason}")]
+    Decode { api: ApiKey, address: String, reason: String },
+}
+
+/// Pairs each request type with its API key and response type (kafka-protocol's own `Request` trait needs
+/// the crate's `broker` feature; this is all the group layer needs of it).
+pub trait GroupRequest: Encodable + Message {
+    const KEY: ApiKey;
+    type Response: Decodable;
+}
+
+impl GroupRequest for ApiVersionsRequest {
+    const KEY: ApiKey = ApiKey::ApiVersions;
+    type Response = ApiVersionsResponse;
+}
+impl GroupRequest for FindCoordinatorRequest {
+    const KEY: ApiKey = ApiKey::FindCoordinator;
+    type Response = FindCoordinatorResponse;
+}
+impl GroupRequest for JoinGroupRequest {
+    const KEY: ApiKey = ApiKey::JoinGroup;
+    type Response = JoinGroupResponse;
+}
+impl GroupRequest for SyncGroupRequest {
+    const KEY: ApiKey = ApiKey::SyncGroup;
+    type Response = SyncGroupResponse;
+}
+impl GroupRequest for HeartbeatRequest {
+    const KEY: ApiKey = ApiKey::Heartbeat;
+    type Response = HeartbeatResponse;
+}
+impl GroupRequest for LeaveGroupRequest {
+    const KEY: ApiKey = ApiKey::LeaveGroup;
+    type Response = LeaveGroupResponse;
+}
+impl GroupRequest for OffsetCommitRequest {
+    const KEY: ApiKey = ApiKey::OffsetCommit;
+    type Response = OffsetCommitResponse;
+}
+impl GroupRequest for OffsetFetchRequest {
+    const KEY: ApiKey = ApiKey::OffsetFetch;
+    type Response = OffsetFetchResponse;
+}
+
+/// An open connection to one broker, with the API versions it supports.
+pub struct Connection {
+    address: String,
+    stream: TcpStream,
+    next_correlation_id: i32,
+    /// api key → (min, max) version supported by the broker.
+    broker_versions: BTreeMap<i16, (i16, i16)>,
+}
+
+impl Connection {
+    /// Connects to `address` (`host:port`) and asks which API versions it supports.
+    pub async fn open(address: &str) -> Result<Self, ConnectionError> {
+        let connect = TcpStream::connect(address);
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| ConnectionError::ConnectTimeout(address.to_string()))?
+            .map_err(|source| ConnectionError::Connect { address: address.to_string(), source })?;
+        stream.set_nodelay(true).ok();
+        let mut connection =
+            Self { address: address.to_string(), stream, next_correlation_id: 1, broker_versions: BTreeMap::new() };
+        connection.negotiate_versions().await?;
+        Ok(connection)
+    }
+
+    /// The broker's address, `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `ApiVersions` v0: every broker answers it, whatever else it supports.
+    async fn negotiate_versions(&mut self) -> Result<(), ConnectionError> {
+        let response = self.send_at(ApiVersionsRequest::default(), 0, Duration::from_secs(5)).await?;
+        self.broker_versions =
+            response.api_keys.iter().map(|api| (api.api_key, (api.min_version, api.max_version))).collect();
+        Ok(())
+    }
+
+    /// The version to use for `R`: the highest that both the broker and kafka-protocol support.
+    pub fn version<R: GroupRequest>(&self) -> Result<i16, ConnectionError> {
+        let unsupported = || ConnectionError::Unsupported { api: R::KEY, address: self.address.clone() };
+        let (broker_min, broker_max) = *self.broker_versions.get(&(R::KEY as i16)).ok_or_else(unsupported)?;
+        let ours = R::VERSIONS;
+        let version = broker_max.min(ours.max);
+        if version < broker_min.max(ours.min) {
+            return Err(unsupported());
+        }
+        Ok(version)
+    }
+
+    /// Sends `request` at `version` (from [`Connection::version`]) and waits up to `timeout` for the answer.
+    pub async fn send_at<R: GroupRequest>(
+        &mut self,
+        request: R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, ConnectionError> {
+        let exchange = self.exchange(&request, version);
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectionError::Timeout { api: R::KEY, address: self.address.clone(), timeout }),
+        }
+    }
+
+    async fn exchange<R: GroupRequest>(&mut self, request: &R, version: i16) -> Result<R::Response, ConnectionError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let frame = encode_frame(request, version, correlation_id)?;
+        let address = self.address.clone();
+        let io_error = |source| ConnectionError::Io { api: R::KEY, address, source };
+        let written = self.stream.write_all(&frame).await;
+        let mut body = match written {
+            Ok(()) => self.read_frame().await.map_err(io_error)?,
+            Err(e) => return Err(io_error(e)),
+        };
+        self.decode_response::<R>(&mut body, version, correlation_id)
+    }
+
+    async fn read_frame(&mut self) -> std::io::Result<Bytes> {
+        let length = self.stream.read_i32().await?;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&len| len <= MAX_RESPONSE_BYTES)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {length}")))?;
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok(Bytes::from(body))
+    }
+
+    fn decode_response<R: GroupRequest>(
+        &self,
+        body: &mut Bytes,
+        version: i16,
+        correlation_id: i32,
+    ) -> Result<R::Response, ConnectionError> {
+        let decode_error = |reason: String| ConnectionError::Decode { api: R::KEY, address: self.address.clone(), reason };
+        let header_version = R::KEY.response_header_version(version);
+        let header = ResponseHeader::decode(body, header_version).map_err(|e| decode_error(e.to_string()))?;
+        if header.correlation_id != correlation_id {
+            return Err(decode_error(format!(
+                "correlation id {} answers a different request than {correlation_id}",
+                header.correlation_id
+            )));
+        }
+        let response = R::Response::decode(body, version).map_err(|e| decode_error(e.to_string()))?;
+        if body.has_remaining() {
+            tracing::debug!(api = ?R::KEY, extra = body.remaining(), "response had trailing bytes");
+        }
+        Ok(response)
+    }
+}
+
+/// `[length][request header][request body]` for one request.
+fn encode_frame<R: GroupRequest>(request: &R, version: i16, correlation_id: i32) -> Result<BytesMut, ConnectionError> {
+    let encode_error = |reason: String| ConnectionError::Encode { api: R::KEY, reason };
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("kafka-lab")));
+    let mut payload = BytesMut::new();
+    header.encode(&mut payload, R::KEY.request_header_version(version))
+        .map_err(|e| encode_error(e.to_string()))?;
+    request.encode(&mut payload, version).map_err(|e| encode_error(e.to_string()))?;
+    let mut frame = BytesMut::with_capacity(payload.len() + 4);
+    frame.put_i32(payload.len() as i32);
+    frame.extend_from_slice(&payload);
+    Ok(frame)
+}

@@ -1,0 +1,107 @@
+//! What the group leader does between JoinGroup and SyncGroup: compute everyone's assignment.
+//!
+//! Kafka's coordinator does not decide who reads which partition. It picks one member as **leader** and
+//! sends it every member's subscription; the leader runs the assignor the group agreed on and returns one
+//! assignment per member in its SyncGroup. Keeping this on the client side is what lets clients bring their
+//! own assignors (range, round-robin, sticky, ...) without upgrading brokers — and it is why every member
+//! must be able to lead: whoever joined first usually does.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rskafka::client::Client;
+
+use super::assign::{self, MemberSubscription};
+use super::client::Membership;
+use super::error::GroupError;
+use super::protocol::{decode_subscription, encode_assignment};
+use crate::kafka;
+
+/// The leader's work: the encoded assignment of every member, and how many partitions `topic` has.
+pub struct LeaderPlan {
+    pub assignments: Vec<(String, Bytes)>,
+    pub partition_counts: BTreeMap<String, i32>,
+}
+
+/// Decodes the members' subscriptions, reads partition counts, runs the agreed assignor and encodes the
+/// result for SyncGroup.
+pub async fn plan_assignment(client: &Client, membership: &Membership) -> Result<LeaderPlan, GroupError> {
+    let subscriptions = decode_subscriptions(&membership.members);
+    let partition_counts = read_partition_counts(client).await?;
+    let plan = assign::assign(&membership.assignor, &subscriptions, &partition_counts).ok_or_else(|| {
+        GroupError::Protocol { context: "assign", reason: format!("unknown assignor '{}'", membership.assignor) }
+    })?;
+    let mut assignments = Vec::with_capacity(plan.len());
+    for (member_id, assignment) in plan {
+        tracing::info!(member = %member_id, ?assignment, "leader assigns");
+        let bytes = encode_assignment(&assignment)
+            .map_err(|e| GroupError::Protocol { context: "assign", reason: e.to_string() })?;
+        assignments.push((member_id, bytes));
+    }
+    Ok(LeaderPlan { assignments, partition_counts })
+}
+
+/// Every member's subscription; a member whose bytes cannot be decoded is treated as subscribing to
+/// nothing (it then gets no partitions) rather than failing the whole group.
+fn decode_subscriptions(members: &[(String, Bytes)]) -> Vec<MemberSubscription> {
+    members
+        .iter()
+        .map(|(member_id, metadata)| {
+            let topics = match decode_subscription(metadata) {
+                Ok(subscription) => subscription.topics,
+                Err(e) => {
+                    tracing::warn!(member = %member_id, "undecodable subscription, assigning nothing: {e}");
+                    Vec::new()
+                }
+            };
+            MemberSubscription { member_id: member_id.clone(), topics }
+        })
+        .collect()
+}
+
+/// Partition counts of every topic, from one Metadata request.
+pub async fn read_partition_counts(client: &Client) -> Result<BTreeMap<String, i32>, GroupError> {
+    let counts = kafka::partition_counts(client)
+        .await
+        .map_err(|e| GroupError::Rediscover { context: "Metadata", reason: e.to_string() })?;
+    Ok(counts.into_iter().map(|(topic, count)| (topic, count as i32)).collect())
+}
+
+/// The workshop's troubleshooting case in words: why this member owns no partitions.
+pub fn idle_reason(topic: &str, group: &str, partitions: Option<i32>, members: Option<usize>) -> String {
+    match (partitions, members) {
+        (Some(0) | None, _) => format!("{topic} does not exist or has no partitions; this consumer owns none"),
+        (Some(p), Some(m)) => format!(
+            "{topic} has {p} partition{} for {m} members of {group}; this consumer owns none \
+             (a group uses at most one consumer per partition)",
+            plural(p)
+        ),
+        (Some(p), None) => format!(
+            "{topic} has {p} partition{}, all owned by other members of {group}; this consumer owns none \
+             (a group uses at most one consumer per partition)",
+            plural(p)
+        ),
+    }
+}
+
+fn plural(count: i32) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_reason_names_partitions_and_members() {
+        let text = idle_reason("first-topic", "first-group", Some(2), Some(3));
+        assert!(text.starts_with("first-topic has 2 partitions for 3 members of first-group; this consumer owns none"));
+        let text = idle_reason("first-topic", "g", Some(1), None);
+        assert!(text.contains("1 partition,") && text.contains("owns none"), "{text}");
+        assert!(idle_reason("t", "g", None, None).contains("does not exist"));
+    }
+}

@@ -1,0 +1,368 @@
+//! One member's life in a consumer group, as a single loop that owns all of its state.
+//!
+//! ```text
+//!  ┌─▶ find coordinator ─▶ JoinGroup ─▶ (leader: assign) ─▶ SyncGroup ─▶ OffsetFetch
+//!  │                                                                        │
+//!  │   stable: fetch owned partitions, Heartbeat every interval, commit every interval
+//!  │                                                                        │
+//!  └── rebalance: stop fetching, commit, rejoin ◀───── Heartbeat says "rebalance"
+//!      shutdown:  stop fetching, commit, LeaveGroup, done
+//! ```
+//!
+//! A **generation** is one round of this: every JoinGroup that completes starts a new generation number,
+//! and the coordinator only accepts heartbeats and commits that name the current one. That is how a member
+//! that was away (paused, cut off) learns it no longer owns its partitions: its next heartbeat or commit is
+//! refused, and it must rejoin. For the same reason this member stops every fetch loop of a generation
+//! *before* it commits and rejoins: it never reads or commits a partition it no longer owns.
+//!
+//! Offsets are committed automatically: every `AUTO_COMMIT_INTERVAL_MS`, when partitions are given back in
+//! a rebalance, and on shutdown. Events read after the last commit may be read again by the next owner
+//! (at-least-once delivery), but none are skipped.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::assign::ASSIGNORS;
+use super::client::{find_coordinator, GroupClient, Joined, Membership};
+use super::error::GroupError;
+use super::leader::{idle_reason, plan_assignment, read_partition_counts};
+use super::protocol::{decode_assignment, encode_subscription};
+use crate::consume::{FetchContext, Fetchers, Progress};
+use crate::status::{ConsumerStatus, MemberState, PartitionStatus};
+
+/// How long shutdown may spend on each of its final commit and LeaveGroup.
+const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_millis(600);
+/// How often `/status` is refreshed with fetch progress while stable.
+const STATUS_REFRESH: Duration = Duration::from_millis(200);
+
+/// The group settings, as the Java client names them.
+#[derive(Debug, Clone)]
+pub struct GroupSettings {
+    pub group: String,
+    pub bootstrap_servers: Vec<String>,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub auto_commit_interval: Duration,
+}
+
+/// One generation as this member sees it: its membership and the partitions it owns.
+struct Generation {
+    membership: Membership,
+    partitions: Vec<i32>,
+    committed: BTreeMap<i32, Option<i64>>,
+}
+
+/// Why a stable generation ended.
+enum Ended {
+    Shutdown,
+    Rejoin(GroupError),
+}
+
+/// A consumer group member: the loop described in the module docs.
+pub struct Member {
+    settings: GroupSettings,
+    fetch: FetchContext,
+    status: watch::Sender<ConsumerStatus>,
+    /// The id the coordinator gave us; empty until the first JoinGroup, and again after "rejoin fresh".
+    member_id: String,
+    coordinator: Option<GroupClient>,
+    /// The coordinator's address, kept for the final LeaveGroup even when the connection is gone.
+    coordinator_address: Option<String>,
+}
+
+impl Member {
+    pub fn new(settings: GroupSettings, fetch: FetchContext, status: watch::Sender<ConsumerStatus>) -> Self {
+        Self { settings, fetch, status, member_id: String::new(), coordinator: None, coordinator_address: None }
+    }
+
+    /// Runs until `shutdown` is cancelled, then commits and leaves the group.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let joined = tokio::select! {
+                joined = self.join_group() => joined,
+                () = shutdown.cancelled() => {
+                    // A request may have been cut off mid-way: that connection is not reusable.
+                    self.coordinator = None;
+                    break;
+                }
+            };
+            let ended = match joined {
+                Ok(generation) => {
+                    let span = tracing::info_span!("generation", id = generation.membership.generation);
+                    self.consume_generation(generation, &shutdown).instrument(span).await
+                }
+                Err(error) => Ended::Rejoin(error),
+            };
+            match ended {
+                Ended::Shutdown => break,
+                Ended::Rejoin(error) => self.recover(error, &shutdown).await,
+            }
+        }
+        self.leave().await;
+    }
+
+    /// Find coordinator → JoinGroup → (leader: assign) → SyncGroup → OffsetFetch.
+    #[tracing::instrument(name = "join", skip_all, fields(group = %self.settings.group))]
+    async fn join_group(&mut self) -> Result<Generation, GroupError> {
+        self.publish(|s| s.state = MemberState::Joining);
+        let membership = self.join().await?;
+        let (assignments, counts) = if membership.is_leader() {
+            let plan = plan_assignment(&self.fetch.client, &membership).await?;
+            (plan.assignments, Some(plan.partition_counts))
+        } else {
+            (Vec::new(), None)
+        };
+        let rebalance_timeout = self.settings.rebalance_timeout;
+        let bytes = self.coordinator().await?.sync(&membership, assignments, rebalance_timeout).await?;
+        let assignment =
+            decode_assignment(&bytes).map_err(|e| GroupError::Protocol { context: "SyncGroup", reason: e.to_string() })?;
+        let partitions = assignment.get(&self.fetch.topic).cloned().unwrap_or_default();
+        let topic = self.fetch.topic.clone();
+        let committed = self.coordinator().await?.fetch_offsets(&topic, &partitions).await?;
+        tracing::info!(generation = membership.generation, leader = membership.is_leader(), ?partitions, "joined");
+        self.publish_generation(&membership, &partitions, &committed, counts).await;
+        Ok(Generation { membership, partitions, committed })
+    }
+
+    /// JoinGroup, answering MEMBER_ID_REQUIRED by joining again with the id the coordinator gave.
+    async fn join(&mut self) -> Result<Membership, GroupError> {
+        let topics = [self.fetch.topic.clone()];
+        let subscription = encode_subscription(&topics)
+            .map_err(|e| GroupError::Protocol { context: "JoinGroup", reason: e.to_string() })?;
+        let assignors: Vec<_> = ASSIGNORS.iter().map(|name| (*name, subscription.clone())).collect();
+        loop {
+            let (session, rebalance) = (self.settings.session_timeout, self.settings.rebalance_timeout);
+            let member_id = self.member_id.clone();
+            let coordinator = self.coordinator().await?;
+            match coordinator.join(&member_id, session, rebalance, &assignors).await? {
+                Joined::MemberIdRequired(id) => self.member_id = id,
+                Joined::Member(membership) => {
+                    self.member_id = membership.member_id.clone();
+                    return Ok(membership);
+                }
+            }
+        }
+    }
+
+    /// The stable phase: fetch, heartbeat and commit until a rebalance or shutdown; then give the
+    /// partitions back (stop fetching, commit).
+    async fn consume_generation(&mut self, generation: Generation, shutdown: &CancellationToken) -> Ended {
+        let fetchers = Fetchers::start(&self.fetch, &generation.committed);
+        let mut committed: BTreeMap<i32, i64> =
+            generation.committed.iter().filter_map(|(&p, &o)| o.map(|o| (p, o))).collect();
+        let mut heartbeat = ticker(self.settings.heartbeat_interval);
+        let mut auto_commit = ticker(self.settings.auto_commit_interval);
+        let mut refresh = ticker(STATUS_REFRESH);
+        let gen_id = generation.membership.generation;
+        let ended = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break Ended::Shutdown,
+                _ = heartbeat.tick() => {
+                    if let Err(error) = self.heartbeat(gen_id).await {
+                        break Ended::Rejoin(error);
+                    }
+                }
+                _ = auto_commit.tick() => {
+                    if let Err(error) = self.commit(gen_id, &fetchers.progress(), &mut committed, None).await {
+                        break Ended::Rejoin(error);
+                    }
+                }
+                _ = refresh.tick() => self.publish_progress(&generation.partitions, &fetchers.progress(), &committed),
+            }
+        };
+        self.revoke(gen_id, fetchers, &mut committed, &ended).await;
+        ended
+    }
+
+    /// Gives back this generation's partitions: every fetch loop is stopped before the final commit.
+    async fn revoke(&mut self, gen_id: i32, fetchers: Fetchers, committed: &mut BTreeMap<i32, i64>, ended: &Ended) {
+        let state = match ended {
+            Ended::Shutdown => MemberState::Stopping,
+            Ended::Rejoin(_) => MemberState::Rebalancing,
+        };
+        self.publish(|s| s.state = state);
+        let last_progress = fetchers.stop().await;
+        let generation_still_valid =
+            !matches!(ended, Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. }));
+        if generation_still_valid {
+            let timeout = Some(SHUTDOWN_STEP_TIMEOUT);
+            if let Err(e) = self.commit(gen_id, &last_progress, committed, timeout).await {
+                tracing::warn!("final commit of generation {gen_id} failed: {e}");
+            }
+        }
+        tracing::info!(partitions = ?last_progress.keys().collect::<Vec<_>>(), "partitions revoked");
+    }
+
+    async fn heartbeat(&mut self, generation: i32) -> Result<(), GroupError> {
+        let member_id = self.member_id.clone();
+        self.coordinator().await?.heartbeat(generation, &member_id).await
+    }
+
+    /// Commits every position that moved since the last commit.
+    async fn commit(
+        &mut self,
+        generation: i32,
+        progress: &BTreeMap<i32, Progress>,
+        committed: &mut BTreeMap<i32, i64>,
+        timeout: Option<Duration>,
+    ) -> Result<(), GroupError> {
+        let moved: BTreeMap<i32, i64> = progress
+            .iter()
+            .filter(|(p, progress)| committed.get(p) != Some(&progress.position))
+            .map(|(&p, progress)| (p, progress.position))
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
+        let timeout = timeout.unwrap_or(self.settings.session_timeout);
+        self.coordinator().await?.commit(generation, &member_id, &topic, &moved, timeout).await?;
+        tracing::debug!(?moved, "committed");
+        committed.extend(moved);
+        Ok(())
+    }
+
+    /// Reacts to an error as its class says (see [`GroupError`]), pausing where retrying at once won't help.
+    async fn recover(&mut self, error: GroupError, shutdown: &CancellationToken) {
+        let pause = match &error {
+            GroupError::Rejoin { .. } => Duration::ZERO,
+            GroupError::RejoinFresh { .. } => {
+                self.member_id.clear();
+                Duration::ZERO
+            }
+            GroupError::Rediscover { .. } => {
+                self.coordinator = None;
+                Duration::from_millis(500)
+            }
+            GroupError::Protocol { .. } | GroupError::Refused { .. } => Duration::from_secs(1),
+        };
+        let unavailable = matches!(error, GroupError::Rediscover { .. });
+        tracing::info!("{error}");
+        self.publish(|s| {
+            s.state = if unavailable { MemberState::BrokerUnavailable } else { MemberState::Joining };
+            s.last_error = (!matches!(error, GroupError::Rejoin { .. })).then(|| error.to_string());
+        });
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+
+    /// LeaveGroup whenever we hold a member id (whatever the generation), so the group rebalances at once.
+    async fn leave(&mut self) {
+        self.publish(|s| s.state = MemberState::Stopping);
+        if self.member_id.is_empty() {
+            return;
+        }
+        let member_id = self.member_id.clone();
+        let result = match self.leave_connection().await {
+            Ok(mut coordinator) => coordinator.leave(&member_id, SHUTDOWN_STEP_TIMEOUT).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => tracing::info!(member = %member_id, "left the group"),
+            Err(e) => tracing::warn!("LeaveGroup failed (the group will notice after the session timeout): {e}"),
+        }
+    }
+
+    async fn leave_connection(&mut self) -> Result<GroupClient, GroupError> {
+        if let Some(coordinator) = self.coordinator.take() {
+            return Ok(coordinator);
+        }
+        let address = self.coordinator_address.clone().ok_or_else(|| GroupError::Rediscover {
+            context: "LeaveGroup",
+            reason: "coordinator unknown".into(),
+        })?;
+        let connect = GroupClient::connect(&address, &self.settings.group);
+        tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, connect)
+            .await
+            .map_err(|_| GroupError::Rediscover { context: "LeaveGroup", reason: "connect timed out".into() })?
+    }
+
+    /// The connection to the coordinator, finding and connecting to it when there is none.
+    async fn coordinator(&mut self) -> Result<&mut GroupClient, GroupError> {
+        if self.coordinator.is_none() {
+            let address = find_coordinator(&self.settings.bootstrap_servers, &self.settings.group).await?;
+            let client = GroupClient::connect(&address, &self.settings.group).await?;
+            tracing::info!(coordinator = %address, "found the group coordinator");
+            self.coordinator_address = Some(address);
+            self.coordinator = Some(client);
+        }
+        self.coordinator
+            .as_mut()
+            .ok_or_else(|| GroupError::Rediscover { context: "coordinator", reason: "not connected".into() })
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut ConsumerStatus)) {
+        self.status.send_modify(change);
+    }
+
+    /// Publishes a new generation's membership and explains an empty assignment.
+    async fn publish_generation(
+        &self,
+        membership: &Membership,
+        partitions: &[i32],
+        committed: &BTreeMap<i32, Option<i64>>,
+        counts: Option<BTreeMap<String, i32>>,
+    ) {
+        let counts = match counts {
+            Some(counts) => Some(counts),
+            None => read_partition_counts(&self.fetch.client).await.ok(),
+        };
+        let topic_partitions = counts.as_ref().and_then(|c| c.get(&self.fetch.topic).copied());
+        let members = membership.is_leader().then_some(membership.members.len());
+        let idle = partitions.is_empty().then(|| {
+            let reason = idle_reason(&self.fetch.topic, &self.settings.group, topic_partitions, members);
+            tracing::warn!("{reason}");
+            reason
+        });
+        self.publish(|s| {
+            s.state = MemberState::Stable;
+            s.member_id = Some(membership.member_id.clone());
+            s.generation = Some(membership.generation);
+            s.leader = membership.is_leader();
+            s.assignor = Some(membership.assignor.clone());
+            s.members = members;
+            s.topic_partitions = topic_partitions.map(|p| p as usize);
+            s.partitions = partitions.iter().map(|&p| partition_status(p, committed.get(&p).copied().flatten(), None)).collect();
+            s.idle_reason = idle;
+            s.last_error = None;
+            s.rebalances += 1;
+        });
+    }
+
+    /// Refreshes positions, lag and committed offsets in `/status`.
+    fn publish_progress(&self, partitions: &[i32], progress: &BTreeMap<i32, Progress>, committed: &BTreeMap<i32, i64>) {
+        let invalid = self.fetch.invalid_events.load(std::sync::atomic::Ordering::Relaxed);
+        let statuses: Vec<PartitionStatus> = partitions
+            .iter()
+            .map(|&p| partition_status(p, committed.get(&p).copied(), progress.get(&p)))
+            .collect();
+        self.status.send_if_modified(|s| {
+            let changed = s.partitions != statuses || s.invalid_events != invalid;
+            s.partitions = statuses;
+            s.invalid_events = invalid;
+            changed
+        });
+    }
+}
+
+fn partition_status(partition: i32, committed: Option<i64>, progress: Option<&Progress>) -> PartitionStatus {
+    let position = progress.map(|p| p.position);
+    let high_watermark = progress.and_then(|p| p.high_watermark);
+    let lag = position.zip(high_watermark).map(|(pos, hw)| (hw - pos).max(0));
+    PartitionStatus { partition, committed, position, high_watermark, lag }
+}
+
+/// An interval that waits after a late tick instead of bursting to catch up.
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut ticker = interval(period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker
+}
