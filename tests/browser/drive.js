@@ -1,0 +1,118 @@
+// Drives the lab page in headless Chromium for tests/page.rs, one command at a time.
+//
+// Reads one JSON command per line on stdin and answers one JSON line on stdout:
+//   {"cmd": "open", "url": "...", "width": 1280, "height": 800}
+//   {"cmd": "click", "selector": "#send", "times": 10}
+//   {"cmd": "fill", "selector": "#new-consumer", "text": "8084", "press": "Enter"}
+//   {"cmd": "state"}                       → what the page shows (see pageState below)
+//   {"cmd": "screenshot", "path": "...", "fullPage": false}
+//   {"cmd": "close"}
+// Answers are {"ok": true, "result": ...} or {"ok": false, "error": "..."}. The Rust test does the asserting.
+'use strict';
+
+const readline = require('readline');
+const { chromium } = require('playwright-core');
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+let browser;
+let page;
+const pageErrors = []; // uncaught exceptions in the page's script
+const requests = []; // every URL the page asked for
+
+async function open({ url, width = 1280, height = 800 }) {
+  browser ??= await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // As root, in a machine without internet: no sandbox, no background traffic. Playwright gives the
+    // browser a fresh, empty profile directory of its own.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width, height } });
+  page.setDefaultTimeout(20000);
+  page.on('pageerror', (error) => pageErrors.push(String(error)));
+  page.on('request', (request) => requests.push(request.url()));
+  await page.goto(url);
+  return page.url();
+}
+
+// Everything the test checks, read from the page as a person would see it.
+function pageState() {
+  const text = (el) => (el ? el.textContent.trim() : null);
+  const send = document.querySelector('#send');
+  return {
+    url: location.href,
+    title: document.title,
+    producer: text(document.querySelector('#producer-status')),
+    sendDisabled: send.disabled,
+    sendLabel: send.getAttribute('aria-label') || text(send),
+    sent: text(document.querySelector('#sent-count')),
+    unlabelledButtons: [...document.querySelectorAll('button')]
+      .filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())).length,
+    liveRegions: document.querySelectorAll('[aria-live]').length,
+    consumers: [...document.querySelectorAll('.consumer')].map((panel) => ({
+      url: panel.dataset.url,
+      status: text(panel.querySelector('.status')),
+      group: text(panel.querySelector('.group')),
+      groupColour: getComputedStyle(panel.querySelector('.group')).color,
+      partitions: text(panel.querySelector('.partitions')),
+      generation: text(panel.querySelector('.generation')),
+      markers: [...panel.querySelectorAll('.marker')].map(text),
+      events: [...panel.querySelectorAll('.event')].map((row) => ({
+        id: row.dataset.id === undefined ? null : Number(row.dataset.id),
+        partition: row.dataset.partition === undefined ? null : Number(row.dataset.partition),
+        offset: row.dataset.offset === undefined ? null : Number(row.dataset.offset),
+        text: text(row.querySelector('.fields')),
+        times: text(row.querySelector('.times')),
+      })),
+    })),
+  };
+}
+
+const commands = {
+  open,
+  async click({ selector, times = 1 }) {
+    for (let i = 0; i < times; i++) await page.click(selector);
+  },
+  async fill({ selector, text, press }) {
+    await page.fill(selector, text);
+    if (press) await page.press(selector, press);
+  },
+  async state() {
+    const state = await page.evaluate(pageState);
+    state.pageErrors = pageErrors;
+    state.requests = requests;
+    return state;
+  },
+  async screenshot({ path, fullPage = false }) {
+    await page.screenshot({ path, fullPage });
+    return path;
+  },
+  async close() {
+    if (browser) await browser.close();
+    browser = undefined;
+  },
+};
+
+async function main() {
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    let answer;
+    try {
+      const command = JSON.parse(line);
+      const run = commands[command.cmd];
+      if (!run) throw new Error(`unknown command ${command.cmd}`);
+      answer = { ok: true, result: (await run(command)) ?? null };
+    } catch (error) {
+      answer = { ok: false, error: String(error && error.stack ? error.stack : error) };
+    }
+    process.stdout.write(`${JSON.stringify(answer)}\n`);
+  }
+  await commands.close();
+}
+
+main().catch((error) => {
+  process.stderr.write(`drive.js: ${error.stack}\n`);
+  process.exit(1);
+});
