@@ -17,7 +17,7 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get -o DPkg::Lock::Timeout=300 update -qq
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null
 fi
-/usr/bin/chromium --version >/dev/null \
+/usr/bin/chromium --version >/dev/null 2>&1 \
   || { echo "install-browser: /usr/bin/chromium does not run" >&2; exit 1; }
 
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

@@ -279,10 +279,8 @@ async function fetchEvents(c) {
     } else {
       const body = await response.json();
       if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-      if (body.next < c.after) {
-        c.after = 0; // the consumer restarted between two polls: read its events from the start
-        return [];
-      }
+      // (A consumer that restarted numbers its events from 1 again, and answers an `after` beyond its newest
+      // event from its first one, so `next` may go down.)
       c.after = body.next;
       c.dropped += body.dropped || 0;
       return body.events;
@@ -305,6 +303,7 @@ function showOnline(c, online) {
     $('.group', c.panel).textContent = '';
     $('.partitions', c.panel).replaceChildren();
     $('.generation', c.panel).textContent = '';
+    $('.rebalanced', c.panel).hidden = true;
     c.group = null;
     c.assignment = null;
     const port = new URL(c.url).port;
@@ -334,9 +333,9 @@ function showStatus(c, status) {
     const chip = partitionChip(p.partition, `P${p.partition}${lag}`);
     chip.title = `partition ${p.partition}: committed ${p.committed ?? '–'}, read up to ${p.position ?? '–'}, ` +
       `end ${p.high_watermark ?? '–'}`;
-    chips.append(chip);
+    chips.append(chip, ' ');
   }
-  if (status.topic_partitions != null) chips.append(` of ${status.topic_partitions}`);
+  if (status.topic_partitions != null) chips.append(`of ${status.topic_partitions}`);
 
   const facts = [];
   if (status.generation != null) facts.push(`generation ${status.generation}`);

@@ -1,7 +1,9 @@
 // Drives the lab page in headless Chromium for tests/page.rs, one command at a time.
 //
 // Reads one JSON command per line on stdin and answers one JSON line on stdout:
-//   {"cmd": "open", "url": "...", "width": 1280, "height": 800}
+//   {"cmd": "open", "url": "...", "width": 1280, "height": 800}   a new tab, which the next commands use
+//   {"cmd": "back"}                        closes the tab and goes back to the one opened before it
+//   {"cmd": "resize", "width": 390, "height": 844}
 //   {"cmd": "click", "selector": "#send", "times": 10}
 //   {"cmd": "fill", "selector": "#new-consumer", "text": "8084", "press": "Enter"}
 //   {"cmd": "state"}                       → what the page shows (see pageState below)
@@ -15,7 +17,8 @@ const { chromium } = require('playwright-core');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let browser;
-let page;
+let page; // the tab the commands act on
+const tabs = [];
 const pageErrors = []; // uncaught exceptions in the page's script
 const requests = []; // every URL the page asked for
 
@@ -29,6 +32,7 @@ async function open({ url, width = 1280, height = 800 }) {
       '--disable-component-update', '--disable-sync'],
   });
   page = await browser.newPage({ viewport: { width, height } });
+  tabs.push(page);
   page.setDefaultTimeout(20000);
   page.on('pageerror', (error) => pageErrors.push(String(error)));
   page.on('request', (request) => requests.push(request.url()));
@@ -77,6 +81,13 @@ const commands = {
   async fill({ selector, text, press }) {
     await page.fill(selector, text);
     if (press) await page.press(selector, press);
+  },
+  async back() {
+    await tabs.pop().close();
+    page = tabs[tabs.length - 1];
+  },
+  async resize({ width, height }) {
+    await page.setViewportSize({ width, height });
   },
   async state() {
     const state = await page.evaluate(pageState);
