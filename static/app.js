@@ -179,6 +179,7 @@ function createConsumer(url) {
     group: null,
     after: 0, // the last event number seen, for /events?after=
     legacy: false, // an old consumer without /events: read (and drain) GET / instead
+    noStatus: false, // an old consumer without /status
     seen: new Set(), // group/partition/offset of every event shown, so nothing is shown twice
     memberId: null,
     assignment: null, // { generation, partitions } when last stable
@@ -256,7 +257,7 @@ async function pollConsumer(c) {
     const [status, batch] = await Promise.all([fetchStatus(c), fetchEvents(c)]);
     if (c.removed) return;
     if (status) showStatus(c, status);
-    else showNote(c, '');
+    else showOlderConsumer(c);
     showEvents(c, batch);
   } catch (error) {
     showNote(c, `Could not read this consumer: ${error.message}`);
@@ -266,8 +267,15 @@ async function pollConsumer(c) {
 }
 
 async function fetchStatus(c) {
+  if (c.noStatus) return null;
   const response = await get(`${c.url}/status`);
-  return response.ok ? response.json() : null; // an old consumer has no /status
+  if (response.status === 404) c.noStatus = true; // an older consumer (the workshop's Python one) has none
+  return response.ok ? response.json() : null;
+}
+
+function showOlderConsumer(c) {
+  $('.partitions', c.panel).textContent = 'partitions not reported (no /status)';
+  showNote(c, c.legacy ? 'An older consumer: this tab reads its events with GET /, which hands each event to one tab only.' : '');
 }
 
 // The next events, as [{ partition, offset, event }], oldest first.
@@ -295,6 +303,8 @@ function showOnline(c, online) {
   if (c.online === online) return;
   if (c.online !== null) addMarker(c, online ? 'Back online' : 'Went offline');
   c.online = online;
+  c.legacy = false; // whoever answers next may be another program: ask it for /events and /status again
+  c.noStatus = false;
   const status = $('.status', c.panel);
   status.textContent = online ? 'Online' : 'Offline';
   status.className = `status ${online ? 'online' : 'offline'}`;
