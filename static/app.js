@@ -314,7 +314,6 @@ function showOnline(c, online) {
     $('.partitions', c.panel).replaceChildren();
     $('.generation', c.panel).textContent = '';
     $('.rebalanced', c.panel).hidden = true;
-    c.group = null;
     c.assignment = null;
     const port = new URL(c.url).port;
     showNote(c, `No answer from ${c.url}.` + (port ? ` Is a consumer running with PORT=${port}?` : ''));
@@ -322,10 +321,11 @@ function showOnline(c, online) {
 }
 
 function showGroup(c, group) {
-  if (group === c.group) return;
-  if (c.group !== null) addMarker(c, `Now in group ${group}`);
-  c.group = group;
-  c.assignment = null;
+  if (group !== c.group) {
+    if (c.group !== null) addMarker(c, `Now in group ${group}`, true);
+    c.group = group;
+    c.assignment = null;
+  }
   const badge = $('.group', c.panel);
   badge.textContent = group;
   badge.style.color = groupColour(group);

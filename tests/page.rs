@@ -328,6 +328,7 @@ async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer() {
                 let a = panel(s, &first_url);
                 let b = panel(s, &second_url);
                 is_online_in(b, "second-group")
+                    && b["markers"].to_string().contains("Now in group second-group")
                     && owned(b).len() == 2
                     && is_online_in(a, "first-group")
                     && owned(a).len() == 2
