@@ -58,6 +58,9 @@ where
         });
         service(config, shutdown).await
     });
+    // Everything that matters (commit, LeaveGroup, in-flight requests) is done; don't wait for idle
+    // background threads.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -64,22 +64,30 @@ pub struct Fetchers {
 }
 
 impl Fetchers {
-    /// Starts one fetch loop per partition; `starts` holds each partition's committed offset, if any.
-    pub fn start(context: &FetchContext, starts: &BTreeMap<i32, Option<i64>>) -> Self {
+    /// Starts one fetch loop per partition, reading from the given offsets.
+    pub fn start(context: &FetchContext, starts: &BTreeMap<i32, i64>) -> Self {
         let cancel = CancellationToken::new();
         let progress = Arc::new(Mutex::new(BTreeMap::new()));
         let mut tasks = JoinSet::new();
-        for (&partition, &committed) in starts {
-            let fetch = FetchLoop { context: context.clone(), partition, progress: Arc::clone(&progress) };
+        for (&partition, &start) in starts {
+            let fetch = FetchLoop {
+                context: context.clone(),
+                partition,
+                progress: Arc::clone(&progress),
+            };
             let cancel = cancel.clone();
             tasks.spawn(async move {
                 tokio::select! {
-                    () = fetch.run(committed) => {}
+                    () = fetch.run(start) => {}
                     () = cancel.cancelled() => {}
                 }
             });
         }
-        Self { tasks, cancel, progress }
+        Self {
+            tasks,
+            cancel,
+            progress,
+        }
     }
 
     /// The current progress of every partition that has a known position.
@@ -103,12 +111,9 @@ struct FetchLoop {
 }
 
 impl FetchLoop {
-    async fn run(self, committed: Option<i64>) {
+    async fn run(self, start: i64) {
         let client = self.partition_client().await;
-        let mut position = match committed {
-            Some(offset) => offset,
-            None => self.reset_position(&client).await,
-        };
+        let mut position = start;
         self.report(position, None);
         loop {
             let max_wait = self.context.max_wait.as_millis() as i32;
@@ -117,8 +122,15 @@ impl FetchLoop {
                     position = self.deliver(records, position);
                     self.report(position, Some(high_watermark));
                 }
-                Err(KafkaError::ServerError { protocol_error: ProtocolError::OffsetOutOfRange, .. }) => {
-                    tracing::warn!(partition = self.partition, position, "offset out of range; applying the reset policy");
+                Err(KafkaError::ServerError {
+                    protocol_error: ProtocolError::OffsetOutOfRange,
+                    ..
+                }) => {
+                    tracing::warn!(
+                        partition = self.partition,
+                        position,
+                        "offset out of range; applying the reset policy"
+                    );
                     position = self.reset_position(&client).await;
                     self.report(position, None);
                 }
@@ -137,7 +149,11 @@ impl FetchLoop {
             let (event, is_json_object) = event::consumed(record.record.value.as_deref());
             if !is_json_object {
                 self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(partition = self.partition, offset = record.offset, "message is not a JSON object");
+                tracing::warn!(
+                    partition = self.partition,
+                    offset = record.offset,
+                    "message is not a JSON object"
+                );
             }
             self.context.store.push(self.partition, record.offset, event);
             position = record.offset + 1;
@@ -147,7 +163,10 @@ impl FetchLoop {
 
     fn report(&self, position: i64, high_watermark: Option<i64>) {
         let mut progress = lock(&self.progress);
-        let entry = progress.entry(self.partition).or_insert(Progress { position, high_watermark });
+        let entry = progress.entry(self.partition).or_insert(Progress {
+            position,
+            high_watermark,
+        });
         entry.position = position;
         entry.high_watermark = high_watermark.or(entry.high_watermark);
     }
@@ -156,10 +175,18 @@ impl FetchLoop {
     async fn partition_client(&self) -> PartitionClient {
         loop {
             let topic = self.context.topic.clone();
-            match self.context.client.partition_client(topic, self.partition, UnknownTopicHandling::Retry).await {
+            match self
+                .context
+                .client
+                .partition_client(topic, self.partition, UnknownTopicHandling::Retry)
+                .await
+            {
                 Ok(client) => return client,
                 Err(e) => {
-                    tracing::warn!(partition = self.partition, "cannot reach the partition leader, retrying: {e}");
+                    tracing::warn!(
+                        partition = self.partition,
+                        "cannot reach the partition leader, retrying: {e}"
+                    );
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
@@ -175,12 +202,41 @@ impl FetchLoop {
                     return position;
                 }
                 Err(e) => {
-                    tracing::warn!(partition = self.partition, "cannot resolve the start offset, retrying: {e}");
+                    tracing::warn!(
+                        partition = self.partition,
+                        "cannot resolve the start offset, retrying: {e}"
+                    );
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
         }
     }
+}
+
+/// Where to start reading each partition: its committed offset, or where the reset policy says for a
+/// partition the group has never committed.
+pub async fn starting_offsets(
+    context: &FetchContext,
+    committed: &BTreeMap<i32, Option<i64>>,
+) -> Result<BTreeMap<i32, i64>, KafkaError> {
+    let mut starts = BTreeMap::new();
+    for (&partition, &offset) in committed {
+        let start = match offset {
+            Some(offset) => offset,
+            None => {
+                let topic = context.topic.clone();
+                let client = context
+                    .client
+                    .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                    .await?;
+                let start = resolve_reset(&client, context.reset).await?;
+                tracing::info!(partition, start, policy = ?context.reset, "no committed offset; starting position");
+                start
+            }
+        };
+        starts.insert(partition, start);
+    }
+    Ok(starts)
 }
 
 /// `earliest`: the oldest offset kept. `latest`: the high watermark of a one-byte fetch from the earliest

@@ -26,12 +26,20 @@ use crate::store::Store;
 pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
     tracing::info!("Starting consumer on topic {}, in group {}", config.topic, config.group);
     let store = Arc::new(Store::new(config.max_retained_events));
-    let initial = ConsumerStatus { topic: config.topic.clone(), group: config.group.clone(), ..Default::default() };
+    let initial = ConsumerStatus {
+        topic: config.topic.clone(),
+        group: config.group.clone(),
+        ..Default::default()
+    };
     let (status, status_reader) = watch::channel(initial);
 
     let listener = http::bind((config.host, config.port).into()).await?;
     tracing::info!("consumer listening on http://{}", listener.local_addr()?);
-    let api = Arc::new(ConsumerApi::new(config.group.clone(), Arc::clone(&store), status_reader));
+    let api = Arc::new(ConsumerApi::new(
+        config.group.clone(),
+        Arc::clone(&store),
+        status_reader,
+    ));
     let stop_http = CancellationToken::new();
     let server = tokio::spawn(consumer_api::serve(listener, api, stop_http.clone()));
 

@@ -28,7 +28,10 @@ pub fn consumed(payload: Option<&[u8]>) -> (Value, bool) {
         Ok(Value::Object(object)) => (object, true),
         _ => {
             let mut wrapper = Map::new();
-            wrapper.insert("raw".into(), Value::String(String::from_utf8_lossy(payload).into_owned()));
+            wrapper.insert(
+                "raw".into(),
+                Value::String(String::from_utf8_lossy(payload).into_owned()),
+            );
             wrapper.insert("error".into(), Value::String("not a JSON object".into()));
             (wrapper, false)
         }

@@ -82,7 +82,10 @@ pub async fn find_coordinator(brokers: &[String], group: &str) -> Result<String,
             Err(error) => last_error = Some(error),
         }
     }
-    Err(last_error.unwrap_or(GroupError::Rediscover { context: "FindCoordinator", reason: "no brokers".into() }))
+    Err(last_error.unwrap_or(GroupError::Rediscover {
+        context: "FindCoordinator",
+        reason: "no brokers".into(),
+    }))
 }
 
 async fn ask_for_coordinator(broker: &str, group: &str) -> Result<String, GroupError> {
@@ -107,7 +110,10 @@ impl GroupClient {
     /// Opens a connection to the coordinator at `address` for `group`.
     pub async fn connect(address: &str, group: &str) -> Result<Self, GroupError> {
         let connection = Connection::open(address).await?;
-        Ok(Self { connection, group: group.to_string() })
+        Ok(Self {
+            connection,
+            group: group.to_string(),
+        })
     }
 
     pub fn address(&self) -> &str {
@@ -126,7 +132,9 @@ impl GroupClient {
         let protocols = assignors
             .iter()
             .map(|(name, metadata)| {
-                JoinGroupRequestProtocol::default().with_name(str_bytes(name)).with_metadata(metadata.clone())
+                JoinGroupRequestProtocol::default()
+                    .with_name(str_bytes(name))
+                    .with_metadata(metadata.clone())
             })
             .collect();
         let request = JoinGroupRequest::default()
@@ -147,7 +155,11 @@ impl GroupClient {
             member_id: response.member_id.to_string(),
             leader_id: response.leader.to_string(),
             assignor: response.protocol_name.map(|p| p.to_string()).unwrap_or_default(),
-            members: response.members.into_iter().map(|m| (m.member_id.to_string(), m.metadata)).collect(),
+            members: response
+                .members
+                .into_iter()
+                .map(|m| (m.member_id.to_string(), m.metadata))
+                .collect(),
         }))
     }
 
@@ -162,7 +174,9 @@ impl GroupClient {
         let assignments = assignments
             .into_iter()
             .map(|(member, bytes)| {
-                SyncGroupRequestAssignment::default().with_member_id(str_bytes(&member)).with_assignment(bytes)
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(str_bytes(&member))
+                    .with_assignment(bytes)
             })
             .collect();
         let mut request = SyncGroupRequest::default()
@@ -218,7 +232,9 @@ impl GroupClient {
         let partitions = offsets
             .iter()
             .map(|(&partition, &offset)| {
-                OffsetCommitRequestPartition::default().with_partition_index(partition).with_committed_offset(offset)
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(partition)
+                    .with_committed_offset(offset)
             })
             .collect();
         let request = OffsetCommitRequest::default()
@@ -247,8 +263,9 @@ impl GroupClient {
             let topics = OffsetFetchRequestTopics::default()
                 .with_name(topic_name(topic))
                 .with_partition_indexes(partitions.to_vec());
-            request.groups =
-                vec![OffsetFetchRequestGroup::default().with_group_id(self.group_id()).with_topics(Some(vec![topics]))];
+            request.groups = vec![OffsetFetchRequestGroup::default()
+                .with_group_id(self.group_id())
+                .with_topics(Some(vec![topics]))];
         } else {
             request.group_id = self.group_id();
             request.topics = Some(vec![OffsetFetchRequestTopic::default()

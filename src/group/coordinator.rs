@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,15 +38,27 @@ pub enum ConnectionError {
     #[error("connecting to {0} timed out")]
     ConnectTimeout(String),
     #[error("{api:?} to {address} failed: {source}")]
-    Io { api: ApiKey, address: String, source: std::io::Error },
+    Io {
+        api: ApiKey,
+        address: String,
+        source: std::io::Error,
+    },
     #[error("{api:?} to {address}: no answer within {timeout:?}")]
-    Timeout { api: ApiKey, address: String, timeout: Duration },
+    Timeout {
+        api: ApiKey,
+        address: String,
+        timeout: Duration,
+    },
     #[error("{api:?}: the broker at {address} does not support it")]
     Unsupported { api: ApiKey, address: String },
     #[error("{api:?}: could not encode the request: {reason}")]
     Encode { api: ApiKey, reason: String },
     #[error("{api:?}: could not decode the response from {address}: {reason}")]
-    Decode { api: ApiKey, address: String, reason: String },
+    Decode {
+        api: ApiKey,
+        address: String,
+        reason: String,
+    },
 }
 
 /// Pairs each request type with its API key and response type (kafka-protocol's own `Request` trait needs
@@ -105,10 +117,17 @@ impl Connection {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| ConnectionError::ConnectTimeout(address.to_string()))?
-            .map_err(|source| ConnectionError::Connect { address: address.to_string(), source })?;
+            .map_err(|source| ConnectionError::Connect {
+                address: address.to_string(),
+                source,
+            })?;
         stream.set_nodelay(true).ok();
-        let mut connection =
-            Self { address: address.to_string(), stream, next_correlation_id: 1, broker_versions: BTreeMap::new() };
+        let mut connection = Self {
+            address: address.to_string(),
+            stream,
+            next_correlation_id: 1,
+            broker_versions: BTreeMap::new(),
+        };
         connection.negotiate_versions().await?;
         Ok(connection)
     }
@@ -120,15 +139,23 @@ impl Connection {
 
     /// `ApiVersions` v0: every broker answers it, whatever else it supports.
     async fn negotiate_versions(&mut self) -> Result<(), ConnectionError> {
-        let response = self.send_at(ApiVersionsRequest::default(), 0, Duration::from_secs(5)).await?;
-        self.broker_versions =
-            response.api_keys.iter().map(|api| (api.api_key, (api.min_version, api.max_version))).collect();
+        let response = self
+            .send_at(ApiVersionsRequest::default(), 0, Duration::from_secs(5))
+            .await?;
+        self.broker_versions = response
+            .api_keys
+            .iter()
+            .map(|api| (api.api_key, (api.min_version, api.max_version)))
+            .collect();
         Ok(())
     }
 
     /// The version to use for `R`: the highest that both the broker and kafka-protocol support.
     pub fn version<R: GroupRequest>(&self) -> Result<i16, ConnectionError> {
-        let unsupported = || ConnectionError::Unsupported { api: R::KEY, address: self.address.clone() };
+        let unsupported = || ConnectionError::Unsupported {
+            api: R::KEY,
+            address: self.address.clone(),
+        };
         let (broker_min, broker_max) = *self.broker_versions.get(&(R::KEY as i16)).ok_or_else(unsupported)?;
         let ours = R::VERSIONS;
         let version = broker_max.min(ours.max);
@@ -148,7 +175,11 @@ impl Connection {
         let exchange = self.exchange(&request, version);
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(ConnectionError::Timeout { api: R::KEY, address: self.address.clone(), timeout }),
+            Err(_) => Err(ConnectionError::Timeout {
+                api: R::KEY,
+                address: self.address.clone(),
+                timeout,
+            }),
         }
     }
 
@@ -157,7 +188,11 @@ impl Connection {
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let frame = encode_frame(request, version, correlation_id)?;
         let address = self.address.clone();
-        let io_error = |source| ConnectionError::Io { api: R::KEY, address, source };
+        let io_error = |source| ConnectionError::Io {
+            api: R::KEY,
+            address,
+            source,
+        };
         let written = self.stream.write_all(&frame).await;
         let mut body = match written {
             Ok(()) => self.read_frame().await.map_err(io_error)?,
@@ -171,7 +206,9 @@ impl Connection {
         let length = usize::try_from(length)
             .ok()
             .filter(|&len| len <= MAX_RESPONSE_BYTES)
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {length}")))?;
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {length}"))
+            })?;
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
         Ok(Bytes::from(body))
@@ -183,7 +220,11 @@ impl Connection {
         version: i16,
         correlation_id: i32,
     ) -> Result<R::Response, ConnectionError> {
-        let decode_error = |reason: String| ConnectionError::Decode { api: R::KEY, address: self.address.clone(), reason };
+        let decode_error = |reason: String| ConnectionError::Decode {
+            api: R::KEY,
+            address: self.address.clone(),
+            reason,
+        };
         let header_version = R::KEY.response_header_version(version);
         let header = ResponseHeader::decode(body, header_version).map_err(|e| decode_error(e.to_string()))?;
         if header.correlation_id != correlation_id {
@@ -209,9 +250,12 @@ fn encode_frame<R: GroupRequest>(request: &R, version: i16, correlation_id: i32)
         .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str("kafka-lab")));
     let mut payload = BytesMut::new();
-    header.encode(&mut payload, R::KEY.request_header_version(version))
+    header
+        .encode(&mut payload, R::KEY.request_header_version(version))
         .map_err(|e| encode_error(e.to_string()))?;
-    request.encode(&mut payload, version).map_err(|e| encode_error(e.to_string()))?;
+    request
+        .encode(&mut payload, version)
+        .map_err(|e| encode_error(e.to_string()))?;
     let mut frame = BytesMut::with_capacity(payload.len() + 4);
     frame.put_i32(payload.len() as i32);
     frame.extend_from_slice(&payload);

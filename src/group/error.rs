@@ -21,7 +21,10 @@ pub enum GroupError {
     Rejoin { context: &'static str },
     /// This member or generation is unknown to the coordinator: rejoin as a new member.
     #[error("{context}: {error} (rejoining as a new member)")]
-    RejoinFresh { context: &'static str, error: ResponseError },
+    RejoinFresh {
+        context: &'static str,
+        error: ResponseError,
+    },
     /// The coordinator is elsewhere or unreachable: find it again.
     #[error("{context}: {reason}")]
     Rediscover { context: &'static str, reason: String },
@@ -30,7 +33,10 @@ pub enum GroupError {
     Protocol { context: &'static str, reason: String },
     /// Anything else the broker refused; retried after a pause, and shown in `/status`.
     #[error("{context}: {error}")]
-    Refused { context: &'static str, error: ResponseError },
+    Refused {
+        context: &'static str,
+        error: ResponseError,
+    },
 }
 
 impl GroupError {
@@ -42,7 +48,10 @@ impl GroupError {
             ResponseError::UnknownMemberId | ResponseError::IllegalGeneration => Self::RejoinFresh { context, error },
             ResponseError::NotCoordinator
             | ResponseError::CoordinatorNotAvailable
-            | ResponseError::CoordinatorLoadInProgress => Self::Rediscover { context, reason: error.to_string() },
+            | ResponseError::CoordinatorLoadInProgress => Self::Rediscover {
+                context,
+                reason: error.to_string(),
+            },
             _ => Self::Refused { context, error },
         })
     }
@@ -58,7 +67,10 @@ impl GroupError {
 
 impl From<ConnectionError> for GroupError {
     fn from(error: ConnectionError) -> Self {
-        Self::Rediscover { context: "connection", reason: error.to_string() }
+        Self::Rediscover {
+            context: "connection",
+            reason: error.to_string(),
+        }
     }
 }
 
@@ -69,11 +81,29 @@ mod tests {
     #[test]
     fn codes_map_to_reactions() {
         assert!(GroupError::from_code("x", 0).is_none());
-        assert!(matches!(GroupError::from_code("x", 27), Some(GroupError::Rejoin { .. })));
-        assert!(matches!(GroupError::from_code("x", 25), Some(GroupError::RejoinFresh { .. })));
-        assert!(matches!(GroupError::from_code("x", 22), Some(GroupError::RejoinFresh { .. })));
-        assert!(matches!(GroupError::from_code("x", 16), Some(GroupError::Rediscover { .. })));
-        assert!(matches!(GroupError::from_code("x", 15), Some(GroupError::Rediscover { .. })));
-        assert!(matches!(GroupError::from_code("x", 23), Some(GroupError::Refused { .. })));
+        assert!(matches!(
+            GroupError::from_code("x", 27),
+            Some(GroupError::Rejoin { .. })
+        ));
+        assert!(matches!(
+            GroupError::from_code("x", 25),
+            Some(GroupError::RejoinFresh { .. })
+        ));
+        assert!(matches!(
+            GroupError::from_code("x", 22),
+            Some(GroupError::RejoinFresh { .. })
+        ));
+        assert!(matches!(
+            GroupError::from_code("x", 16),
+            Some(GroupError::Rediscover { .. })
+        ));
+        assert!(matches!(
+            GroupError::from_code("x", 15),
+            Some(GroupError::Rediscover { .. })
+        ));
+        assert!(matches!(
+            GroupError::from_code("x", 23),
+            Some(GroupError::Refused { .. })
+        ));
     }
 }

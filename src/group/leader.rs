@@ -29,16 +29,24 @@ pub async fn plan_assignment(client: &Client, membership: &Membership) -> Result
     let subscriptions = decode_subscriptions(&membership.members);
     let partition_counts = read_partition_counts(client).await?;
     let plan = assign::assign(&membership.assignor, &subscriptions, &partition_counts).ok_or_else(|| {
-        GroupError::Protocol { context: "assign", reason: format!("unknown assignor '{}'", membership.assignor) }
+        GroupError::Protocol {
+            context: "assign",
+            reason: format!("unknown assignor '{}'", membership.assignor),
+        }
     })?;
     let mut assignments = Vec::with_capacity(plan.len());
     for (member_id, assignment) in plan {
         tracing::info!(member = %member_id, ?assignment, "leader assigns");
-        let bytes = encode_assignment(&assignment)
-            .map_err(|e| GroupError::Protocol { context: "assign", reason: e.to_string() })?;
+        let bytes = encode_assignment(&assignment).map_err(|e| GroupError::Protocol {
+            context: "assign",
+            reason: e.to_string(),
+        })?;
         assignments.push((member_id, bytes));
     }
-    Ok(LeaderPlan { assignments, partition_counts })
+    Ok(LeaderPlan {
+        assignments,
+        partition_counts,
+    })
 }
 
 /// Every member's subscription; a member whose bytes cannot be decoded is treated as subscribing to
@@ -54,7 +62,10 @@ fn decode_subscriptions(members: &[(String, Bytes)]) -> Vec<MemberSubscription> 
                     Vec::new()
                 }
             };
-            MemberSubscription { member_id: member_id.clone(), topics }
+            MemberSubscription {
+                member_id: member_id.clone(),
+                topics,
+            }
         })
         .collect()
 }
@@ -63,7 +74,10 @@ fn decode_subscriptions(members: &[(String, Bytes)]) -> Vec<MemberSubscription> 
 pub async fn read_partition_counts(client: &Client) -> Result<BTreeMap<String, i32>, GroupError> {
     let counts = kafka::partition_counts(client)
         .await
-        .map_err(|e| GroupError::Rediscover { context: "Metadata", reason: e.to_string() })?;
+        .map_err(|e| GroupError::Rediscover {
+            context: "Metadata",
+            reason: e.to_string(),
+        })?;
     Ok(counts.into_iter().map(|(topic, count)| (topic, count as i32)).collect())
 }
 

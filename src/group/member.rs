@@ -32,7 +32,7 @@ use super::client::{find_coordinator, GroupClient, Joined, Membership};
 use super::error::GroupError;
 use super::leader::{idle_reason, plan_assignment, read_partition_counts};
 use super::protocol::{decode_assignment, encode_subscription};
-use crate::consume::{FetchContext, Fetchers, Progress};
+use crate::consume::{starting_offsets, FetchContext, Fetchers, Progress};
 use crate::status::{ConsumerStatus, MemberState, PartitionStatus};
 
 /// How long shutdown may spend on each of its final commit and LeaveGroup.
@@ -55,7 +55,8 @@ pub struct GroupSettings {
 struct Generation {
     membership: Membership,
     partitions: Vec<i32>,
-    committed: BTreeMap<i32, Option<i64>>,
+    /// Where each owned partition starts: its committed offset (the starting points were committed).
+    starts: BTreeMap<i32, i64>,
 }
 
 /// Why a stable generation ended.
@@ -78,7 +79,14 @@ pub struct Member {
 
 impl Member {
     pub fn new(settings: GroupSettings, fetch: FetchContext, status: watch::Sender<ConsumerStatus>) -> Self {
-        Self { settings, fetch, status, member_id: String::new(), coordinator: None, coordinator_address: None }
+        Self {
+            settings,
+            fetch,
+            status,
+            member_id: String::new(),
+            coordinator: None,
+            coordinator_address: None,
+        }
     }
 
     /// Runs until `shutdown` is cancelled, then commits and leaves the group.
@@ -119,22 +127,70 @@ impl Member {
             (Vec::new(), None)
         };
         let rebalance_timeout = self.settings.rebalance_timeout;
-        let bytes = self.coordinator().await?.sync(&membership, assignments, rebalance_timeout).await?;
-        let assignment =
-            decode_assignment(&bytes).map_err(|e| GroupError::Protocol { context: "SyncGroup", reason: e.to_string() })?;
+        let bytes = self
+            .coordinator()
+            .await?
+            .sync(&membership, assignments, rebalance_timeout)
+            .await?;
+        let assignment = decode_assignment(&bytes).map_err(|e| GroupError::Protocol {
+            context: "SyncGroup",
+            reason: e.to_string(),
+        })?;
         let partitions = assignment.get(&self.fetch.topic).cloned().unwrap_or_default();
         let topic = self.fetch.topic.clone();
         let committed = self.coordinator().await?.fetch_offsets(&topic, &partitions).await?;
-        tracing::info!(generation = membership.generation, leader = membership.is_leader(), ?partitions, "joined");
-        self.publish_generation(&membership, &partitions, &committed, counts).await;
-        Ok(Generation { membership, partitions, committed })
+        let starts = self.commit_starting_points(membership.generation, &committed).await?;
+        tracing::info!(
+            generation = membership.generation,
+            leader = membership.is_leader(),
+            ?partitions,
+            "joined"
+        );
+        self.publish_generation(&membership, &partitions, &starts, counts).await;
+        Ok(Generation {
+            membership,
+            partitions,
+            starts,
+        })
+    }
+
+    /// Resolves where each partition starts and commits the starting points the reset policy chose, before
+    /// any event is read: if this member dies right after, the next owner starts from the same point, not
+    /// from a later "latest" that would skip the events produced in between.
+    async fn commit_starting_points(
+        &mut self,
+        generation: i32,
+        committed: &BTreeMap<i32, Option<i64>>,
+    ) -> Result<BTreeMap<i32, i64>, GroupError> {
+        let starts = starting_offsets(&self.fetch, committed)
+            .await
+            .map_err(|e| GroupError::Rediscover {
+                context: "starting offsets",
+                reason: e.to_string(),
+            })?;
+        let decided: BTreeMap<i32, i64> = starts
+            .iter()
+            .filter(|(p, _)| committed.get(p) == Some(&None))
+            .map(|(&p, &o)| (p, o))
+            .collect();
+        if !decided.is_empty() {
+            let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
+            let timeout = self.settings.session_timeout;
+            self.coordinator()
+                .await?
+                .commit(generation, &member_id, &topic, &decided, timeout)
+                .await?;
+        }
+        Ok(starts)
     }
 
     /// JoinGroup, answering MEMBER_ID_REQUIRED by joining again with the id the coordinator gave.
     async fn join(&mut self) -> Result<Membership, GroupError> {
         let topics = [self.fetch.topic.clone()];
-        let subscription = encode_subscription(&topics)
-            .map_err(|e| GroupError::Protocol { context: "JoinGroup", reason: e.to_string() })?;
+        let subscription = encode_subscription(&topics).map_err(|e| GroupError::Protocol {
+            context: "JoinGroup",
+            reason: e.to_string(),
+        })?;
         let assignors: Vec<_> = ASSIGNORS.iter().map(|name| (*name, subscription.clone())).collect();
         loop {
             let (session, rebalance) = (self.settings.session_timeout, self.settings.rebalance_timeout);
@@ -153,9 +209,8 @@ impl Member {
     /// The stable phase: fetch, heartbeat and commit until a rebalance or shutdown; then give the
     /// partitions back (stop fetching, commit).
     async fn consume_generation(&mut self, generation: Generation, shutdown: &CancellationToken) -> Ended {
-        let fetchers = Fetchers::start(&self.fetch, &generation.committed);
-        let mut committed: BTreeMap<i32, i64> =
-            generation.committed.iter().filter_map(|(&p, &o)| o.map(|o| (p, o))).collect();
+        let fetchers = Fetchers::start(&self.fetch, &generation.starts);
+        let mut committed = generation.starts.clone();
         let mut heartbeat = ticker(self.settings.heartbeat_interval);
         let mut auto_commit = ticker(self.settings.auto_commit_interval);
         let mut refresh = ticker(STATUS_REFRESH);
@@ -188,8 +243,10 @@ impl Member {
         };
         self.publish(|s| s.state = state);
         let last_progress = fetchers.stop().await;
-        let generation_still_valid =
-            !matches!(ended, Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. }));
+        let generation_still_valid = !matches!(
+            ended,
+            Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. })
+        );
         if generation_still_valid {
             let timeout = Some(SHUTDOWN_STEP_TIMEOUT);
             if let Err(e) = self.commit(gen_id, &last_progress, committed, timeout).await {
@@ -222,7 +279,10 @@ impl Member {
         }
         let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
         let timeout = timeout.unwrap_or(self.settings.session_timeout);
-        self.coordinator().await?.commit(generation, &member_id, &topic, &moved, timeout).await?;
+        self.coordinator()
+            .await?
+            .commit(generation, &member_id, &topic, &moved, timeout)
+            .await?;
         tracing::debug!(?moved, "committed");
         committed.extend(moved);
         Ok(())
@@ -245,7 +305,11 @@ impl Member {
         let unavailable = matches!(error, GroupError::Rediscover { .. });
         tracing::info!("{error}");
         self.publish(|s| {
-            s.state = if unavailable { MemberState::BrokerUnavailable } else { MemberState::Joining };
+            s.state = if unavailable {
+                MemberState::BrokerUnavailable
+            } else {
+                MemberState::Joining
+            };
             s.last_error = (!matches!(error, GroupError::Rejoin { .. })).then(|| error.to_string());
         });
         tokio::select! {
@@ -282,7 +346,10 @@ impl Member {
         let connect = GroupClient::connect(&address, &self.settings.group);
         tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, connect)
             .await
-            .map_err(|_| GroupError::Rediscover { context: "LeaveGroup", reason: "connect timed out".into() })?
+            .map_err(|_| GroupError::Rediscover {
+                context: "LeaveGroup",
+                reason: "connect timed out".into(),
+            })?
     }
 
     /// The connection to the coordinator, finding and connecting to it when there is none.
@@ -294,9 +361,10 @@ impl Member {
             self.coordinator_address = Some(address);
             self.coordinator = Some(client);
         }
-        self.coordinator
-            .as_mut()
-            .ok_or_else(|| GroupError::Rediscover { context: "coordinator", reason: "not connected".into() })
+        self.coordinator.as_mut().ok_or_else(|| GroupError::Rediscover {
+            context: "coordinator",
+            reason: "not connected".into(),
+        })
     }
 
     fn publish(&self, change: impl FnOnce(&mut ConsumerStatus)) {
@@ -308,7 +376,7 @@ impl Member {
         &self,
         membership: &Membership,
         partitions: &[i32],
-        committed: &BTreeMap<i32, Option<i64>>,
+        starts: &BTreeMap<i32, i64>,
         counts: Option<BTreeMap<String, i32>>,
     ) {
         let counts = match counts {
@@ -330,7 +398,17 @@ impl Member {
             s.assignor = Some(membership.assignor.clone());
             s.members = members;
             s.topic_partitions = topic_partitions.map(|p| p as usize);
-            s.partitions = partitions.iter().map(|&p| partition_status(p, committed.get(&p).copied().flatten(), None)).collect();
+            s.partitions = partitions
+                .iter()
+                .map(|&p| {
+                    let start = starts.get(&p).copied();
+                    let progress = start.map(|position| Progress {
+                        position,
+                        high_watermark: None,
+                    });
+                    partition_status(p, start, progress.as_ref())
+                })
+                .collect();
             s.idle_reason = idle;
             s.last_error = None;
             s.rebalances += 1;
@@ -357,7 +435,13 @@ fn partition_status(partition: i32, committed: Option<i64>, progress: Option<&Pr
     let position = progress.map(|p| p.position);
     let high_watermark = progress.and_then(|p| p.high_watermark);
     let lag = position.zip(high_watermark).map(|(pos, hw)| (hw - pos).max(0));
-    PartitionStatus { partition, committed, position, high_watermark, lag }
+    PartitionStatus {
+        partition,
+        committed,
+        position,
+        high_watermark,
+        lag,
+    }
 }
 
 /// An interval that waits after a late tick instead of bursting to catch up.

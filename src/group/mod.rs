@@ -3,9 +3,9 @@
 //! (Work in progress: the module map is filled in as the pieces land.)
 
 pub mod assign;
-pub mod protocol;
 pub mod client;
 pub mod coordinator;
 pub mod error;
 pub mod leader;
 pub mod member;
+pub mod protocol;

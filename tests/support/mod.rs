@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod group;
 pub mod http;
 pub mod process;
 

@@ -1,0 +1,76 @@
+//! Helpers for consumer-group tests: reading a consumer's events and status, waiting for a settled group.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::http;
+use super::Service;
+
+/// Settings that make rebalances quick on the test broker (it holds JoinGroup for max(1 s, session / 2)).
+pub const FAST_GROUP: &[(&str, &str)] = &[("SESSION_TIMEOUT_MS", "3000"), ("HEARTBEAT_INTERVAL_MS", "300")];
+
+/// Every event the consumer still holds, via the non-destructive `/events` read.
+pub async fn events(consumer: &Service) -> Vec<Value> {
+    let reply = http::get(consumer.port, "/events?after=0&limit=5000")
+        .await
+        .expect("GET /events");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// The `id` field of each event the consumer holds.
+pub async fn ids(consumer: &Service) -> Vec<i64> {
+    events(consumer)
+        .await
+        .iter()
+        .filter_map(|e| e["event"]["id"].as_i64())
+        .collect()
+}
+
+/// `GET /status` as JSON (`Null` if the consumer does not answer).
+pub async fn status(consumer: &Service) -> Value {
+    match http::get(consumer.port, "/status").await {
+        Ok(reply) if reply.status == 200 => reply.json(),
+        _ => Value::Null,
+    }
+}
+
+/// The partitions a consumer owns, from `/status`, once it is stable.
+pub async fn owned(consumer: &Service) -> Option<BTreeSet<i64>> {
+    let status = status(consumer).await;
+    (status["state"] == "stable").then(|| {
+        status["partitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["partition"].as_i64())
+            .collect()
+    })
+}
+
+/// Waits until the consumers are stable in one generation and own exactly `expected` partitions each.
+pub async fn wait_for_assignment(consumers: &[&Service], expected: &[usize], timeout: Duration) -> Vec<BTreeSet<i64>> {
+    super::eventually(timeout, "the group to settle", || async {
+        let mut owned_sets = Vec::new();
+        let mut generations = BTreeSet::new();
+        for consumer in consumers {
+            owned_sets.push(owned(consumer).await?);
+            generations.insert(status(consumer).await["generation"].as_i64()?);
+        }
+        let sizes: Vec<usize> = owned_sets.iter().map(|s| s.len()).collect();
+        (sizes == expected && generations.len() == 1).then_some(owned_sets)
+    })
+    .await
+}
+
+/// Posts events `{"id": n}` for each n in `ids` through the producer; panics on a non-200.
+pub async fn post_ids(producer: &Service, ids: impl IntoIterator<Item = i64>) {
+    for id in ids {
+        let reply = http::post_json(producer.port, "/", &format!(r#"{{"id": {id}}}"#))
+            .await
+            .expect("POST /");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+}
