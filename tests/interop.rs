@@ -62,7 +62,7 @@ impl AiokafkaMember {
     }
 
     fn assignment(&self) -> Option<BTreeSet<i64>> {
-        let last = self.lines().into_iter().filter(|l| l["assignment"].is_array()).last()?;
+        let last = self.lines().into_iter().rfind(|l| l["assignment"].is_array())?;
         Some(last["assignment"].as_array()?.iter().filter_map(Value::as_i64).collect())
     }
 
