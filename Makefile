@@ -18,9 +18,12 @@ build:
 release:
 	$(CARGO) build --release
 
-# Everything the tests need that is not a Rust crate, installed into .tools/ (git-ignored).
+# Everything the tests need that is not a Rust crate: the test broker and aiokafka into .tools/
+# (git-ignored), headless Chromium (Debian) and playwright-core (tests/browser/node_modules).
 tools:
 	bash scripts/install-tansu.sh
+	bash scripts/install-aiokafka.sh
+	bash scripts/install-browser.sh
 
 test: tools pure-rust
 	$(CARGO) test --all-targets
@@ -33,5 +36,46 @@ lint:
 pure-rust:
 	CC=/bin/false CXX=/bin/false $(CARGO) build --release --bins
 
-broker: tools
+broker:
 	bash scripts/broker.sh 9093
+
+demo: release
+	bash scripts/install-tansu.sh
+	bash scripts/demo.sh
+
+bench: release
+	bash scripts/install-tansu.sh
+	$(CARGO) bench --bench bench
+
+# --- Docker (compose/) ---
+# The workshop's cluster and services in containers: two Kafka brokers (KRaft), the topics, Kafka UI, the
+# producer and two consumers, from compose/compose.yaml; the images are static binaries FROM scratch
+# (compose/Dockerfile). up/down/logs/image need Docker with Compose v2; the two checks need no engine.
+COMPOSE ?= docker compose
+LAB_COMPOSE = $(COMPOSE) -f compose/compose.yaml
+
+.PHONY: up down logs image static-check compose-check
+
+up:
+	$(LAB_COMPOSE) up -d --build
+	@echo "lab page http://localhost:5000, consumers :8000 and :8001, Kafka UI http://localhost:8080," \
+		"brokers localhost:9093,localhost:9094 (make logs to follow, make down to stop)"
+
+down:
+	$(LAB_COMPOSE) down --remove-orphans
+
+logs:
+	$(LAB_COMPOSE) logs -f
+
+image:
+	$(LAB_COMPOSE) build
+
+# Builds the static binaries (target/static) and proves, in a chroot holding only them and an /etc, that they
+# resolve names from /etc/hosts and DNS and reach a broker. Needs root.
+static-check:
+	bash scripts/static-check.sh
+
+# Validates compose/compose.yaml with Docker Compose v2's parser (installed into .tools/) and checks the
+# workshop's ports, topics, groups and listeners in it.
+compose-check:
+	bash scripts/compose-check.sh

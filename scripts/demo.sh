@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make demo`: a local broker (no Docker), first-topic with 2 partitions, the producer on :5000 and two
+# consumers of first-group on :8000 and :8001. Prints the lab page's URL; Ctrl+C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BROKER_PORT="${BROKER_PORT:-9093}"
+BOOTSTRAP="127.0.0.1:$BROKER_PORT"
+URL="tcp://$BOOTSTRAP"
+LOGS=target/demo
+mkdir -p "$LOGS"
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$BROKER_PORT" 5000 8000 8001; do
+  if port_busy "$port"; then
+    echo "demo: port $port is already in use (another demo, or the workshop's cluster?); stop it first" >&2
+    exit 1
+  fi
+done
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "demo: stopping"
+  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+.tools/bin/tansu broker --listener-url "$URL" --advertised-listener-url "$URL" \
+  --storage-engine memory://tansu/ >"$LOGS/broker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do port_busy "$BROKER_PORT" && break; sleep 0.05; done
+.tools/bin/tansu topic create first-topic --partitions 2 --broker "$URL" >/dev/null
+
+export KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" KAFKA_TOPIC=first-topic
+PORT=5000 target/release/producer >"$LOGS/producer.log" 2>&1 &
+pids+=($!)
+CONSUMER_GROUP=first-group PORT=8000 target/release/consumer >"$LOGS/consumer-8000.log" 2>&1 &
+pids+=($!)
+CONSUMER_GROUP=first-group PORT=8001 target/release/consumer >"$LOGS/consumer-8001.log" 2>&1 &
+second_consumer=$!
+pids+=($!)
+
+cat <<MSG
+
+  kafka-lab is running (logs in $LOGS/):
+    lab page   http://localhost:5000
+    broker     $BOOTSTRAP  (first-topic, 2 partitions)
+    consumers  http://localhost:8000/status  http://localhost:8001/status  (group first-group)
+
+  Try the workshop's steps: click Send Event, then stop the second consumer and watch the hand-over:
+    kill -INT $second_consumer
+
+  Press Ctrl+C to stop.
+MSG
+wait
