@@ -32,8 +32,9 @@ use super::client::{find_coordinator, GroupClient, Joined, Membership};
 use super::error::GroupError;
 use super::leader::{idle_reason, plan_assignment, read_partition_counts};
 use super::protocol::{decode_assignment, encode_subscription};
+use super::report;
 use crate::consume::{starting_offsets, FetchContext, Fetchers, Progress};
-use crate::status::{ConsumerStatus, MemberState, PartitionStatus};
+use crate::status::{ConsumerStatus, MemberState};
 
 /// How long shutdown may spend on each of its final commit and LeaveGroup.
 const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_millis(600);
@@ -385,62 +386,25 @@ impl Member {
         };
         let topic_partitions = counts.as_ref().and_then(|c| c.get(&self.fetch.topic).copied());
         let members = membership.is_leader().then_some(membership.members.len());
-        let idle = partitions.is_empty().then(|| {
+        let idle_reason = partitions.is_empty().then(|| {
             let reason = idle_reason(&self.fetch.topic, &self.settings.group, topic_partitions, members);
             tracing::warn!("{reason}");
             reason
         });
-        self.publish(|s| {
-            s.state = MemberState::Stable;
-            s.member_id = Some(membership.member_id.clone());
-            s.generation = Some(membership.generation);
-            s.leader = membership.is_leader();
-            s.assignor = Some(membership.assignor.clone());
-            s.members = members;
-            s.topic_partitions = topic_partitions.map(|p| p as usize);
-            s.partitions = partitions
-                .iter()
-                .map(|&p| {
-                    let start = starts.get(&p).copied();
-                    let progress = start.map(|position| Progress {
-                        position,
-                        high_watermark: None,
-                    });
-                    partition_status(p, start, progress.as_ref())
-                })
-                .collect();
-            s.idle_reason = idle;
-            s.last_error = None;
-            s.rebalances += 1;
-        });
+        let generation = report::NewGeneration {
+            membership,
+            partitions,
+            starts,
+            topic_partitions,
+            idle_reason,
+        };
+        report::generation_started(&self.status, generation);
     }
 
     /// Refreshes positions, lag and committed offsets in `/status`.
     fn publish_progress(&self, partitions: &[i32], progress: &BTreeMap<i32, Progress>, committed: &BTreeMap<i32, i64>) {
         let invalid = self.fetch.invalid_events.load(std::sync::atomic::Ordering::Relaxed);
-        let statuses: Vec<PartitionStatus> = partitions
-            .iter()
-            .map(|&p| partition_status(p, committed.get(&p).copied(), progress.get(&p)))
-            .collect();
-        self.status.send_if_modified(|s| {
-            let changed = s.partitions != statuses || s.invalid_events != invalid;
-            s.partitions = statuses;
-            s.invalid_events = invalid;
-            changed
-        });
-    }
-}
-
-fn partition_status(partition: i32, committed: Option<i64>, progress: Option<&Progress>) -> PartitionStatus {
-    let position = progress.map(|p| p.position);
-    let high_watermark = progress.and_then(|p| p.high_watermark);
-    let lag = position.zip(high_watermark).map(|(pos, hw)| (hw - pos).max(0));
-    PartitionStatus {
-        partition,
-        committed,
-        position,
-        high_watermark,
-        lag,
+        report::progress_changed(&self.status, partitions, progress, committed, invalid);
     }
 }
 

@@ -1,6 +1,19 @@
 //! Consumer groups, implemented on the client side with Kafka's classic group protocol.
 //!
-//! (Work in progress: the module map is filled in as the pieces land.)
+//! A **consumer group** is a set of consumers that share the work of reading a topic: each partition is
+//! read by exactly one member at a time, and the members' committed offsets remember how far the group got.
+//! Kafka brokers store the group's state (members, generation, offsets) in a **group coordinator**, but the
+//! clients do the rest: they join, one of them (the **leader**) decides who reads what, and each member
+//! heartbeats to stay in the group. rskafka reads partitions but has no groups, so this module adds them:
+//!
+//! - [`member`]: one member's life as a single loop (join → sync → fetch, heartbeat, commit → rejoin/leave).
+//! - [`leader`]: what the leader does between JoinGroup and SyncGroup.
+//! - [`assign`]: the assignors (`roundrobin`, `range`) as pure functions.
+//! - [`protocol`]: the ConsumerProtocol subscription/assignment bytes every Kafka client understands.
+//! - [`client`]: the seven group requests, built for the version the broker speaks.
+//! - [`coordinator`]: a connection to a broker: framing, correlation ids, ApiVersions.
+//! - [`error`]: Kafka error codes boiled down to what the member does next.
+//! - [`report`]: the `/status` snapshot the member publishes.
 
 pub mod assign;
 pub mod client;
@@ -9,3 +22,4 @@ pub mod error;
 pub mod leader;
 pub mod member;
 pub mod protocol;
+pub mod report;

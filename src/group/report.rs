@@ -1,0 +1,91 @@
+//! What a group member tells the outside world: the `/status` snapshot it publishes.
+//!
+//! The member loop owns the real state; after each join, and every few hundred milliseconds while stable,
+//! it publishes a fresh [`ConsumerStatus`] on a `tokio::sync::watch` channel. The HTTP side and the lab page
+//! only ever read that snapshot. Lag is `high watermark − position`: the events in Kafka this member has not
+//! read yet.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::watch;
+
+use super::client::Membership;
+use crate::consume::Progress;
+use crate::status::{ConsumerStatus, MemberState, PartitionStatus};
+
+/// A generation that just started, as `/status` shows it.
+pub struct NewGeneration<'a> {
+    pub membership: &'a Membership,
+    pub partitions: &'a [i32],
+    pub starts: &'a BTreeMap<i32, i64>,
+    pub topic_partitions: Option<i32>,
+    pub idle_reason: Option<String>,
+}
+
+/// Publishes the membership of a new generation: stable, with the owned partitions at their start offsets.
+pub fn generation_started(status: &watch::Sender<ConsumerStatus>, generation: NewGeneration<'_>) {
+    let NewGeneration {
+        membership,
+        partitions,
+        starts,
+        topic_partitions,
+        idle_reason,
+    } = generation;
+    let partitions = partitions
+        .iter()
+        .map(|&p| {
+            let start = starts.get(&p).copied();
+            let progress = start.map(|position| Progress {
+                position,
+                high_watermark: None,
+            });
+            partition_status(p, start, progress.as_ref())
+        })
+        .collect();
+    status.send_modify(|s| {
+        s.state = MemberState::Stable;
+        s.member_id = Some(membership.member_id.clone());
+        s.generation = Some(membership.generation);
+        s.leader = membership.is_leader();
+        s.assignor = Some(membership.assignor.clone());
+        s.members = membership.is_leader().then_some(membership.members.len());
+        s.topic_partitions = topic_partitions.map(|p| p as usize);
+        s.partitions = partitions;
+        s.idle_reason = idle_reason;
+        s.last_error = None;
+        s.rebalances += 1;
+    });
+}
+
+/// Publishes fetch progress (positions, high watermarks, commits), waking readers only when it changed.
+pub fn progress_changed(
+    status: &watch::Sender<ConsumerStatus>,
+    partitions: &[i32],
+    progress: &BTreeMap<i32, Progress>,
+    committed: &BTreeMap<i32, i64>,
+    invalid_events: u64,
+) {
+    let statuses: Vec<PartitionStatus> = partitions
+        .iter()
+        .map(|&p| partition_status(p, committed.get(&p).copied(), progress.get(&p)))
+        .collect();
+    status.send_if_modified(|s| {
+        let changed = s.partitions != statuses || s.invalid_events != invalid_events;
+        s.partitions = statuses;
+        s.invalid_events = invalid_events;
+        changed
+    });
+}
+
+fn partition_status(partition: i32, committed: Option<i64>, progress: Option<&Progress>) -> PartitionStatus {
+    let position = progress.map(|p| p.position);
+    let high_watermark = progress.and_then(|p| p.high_watermark);
+    let lag = position.zip(high_watermark).map(|(pos, hw)| (hw - pos).max(0));
+    PartitionStatus {
+        partition,
+        committed,
+        position,
+        high_watermark,
+        lag,
+    }
+}
