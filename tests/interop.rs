@@ -26,8 +26,13 @@ fn python_path() -> PathBuf {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
-            let status = Command::new("bash").arg(root().join("scripts/install-aiokafka.sh")).status();
-            assert!(status.is_ok_and(|s| s.success()), "installing aiokafka failed; see the output above");
+            let status = Command::new("bash")
+                .arg(root().join("scripts/install-aiokafka.sh"))
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "installing aiokafka failed; see the output above"
+            );
             root().join(".tools/python")
         })
         .clone()
@@ -58,17 +63,32 @@ impl AiokafkaMember {
 
     fn lines(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.output).unwrap_or_default();
-        text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     fn assignment(&self) -> Option<BTreeSet<i64>> {
         let last = self.lines().into_iter().rfind(|l| l["assignment"].is_array())?;
-        Some(last["assignment"].as_array()?.iter().filter_map(Value::as_i64).collect())
+        Some(
+            last["assignment"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_i64)
+                .collect(),
+        )
     }
 
     fn received(&self) -> Vec<(i64, i64)> {
         let lines = self.lines().into_iter().filter(|l| l["partition"].is_i64());
-        lines.map(|l| (l["partition"].as_i64().unwrap(), l["value"]["id"].as_i64().unwrap_or(-1))).collect()
+        lines
+            .map(|l| {
+                (
+                    l["partition"].as_i64().unwrap(),
+                    l["value"]["id"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
     }
 }
 
@@ -103,7 +123,10 @@ async fn check_each_gets_its_partition(broker: &Broker, ours: &Service, theirs: 
     let their_partition = 1 - our_partition;
     let on = |partition: i64| async move {
         let records = broker.read_all("first-topic", partition as i32).await;
-        records.iter().filter_map(|(_, _, v)| v["id"].as_i64()).collect::<BTreeSet<i64>>()
+        records
+            .iter()
+            .filter_map(|(_, _, v)| v["id"].as_i64())
+            .collect::<BTreeSet<i64>>()
     };
     let (ours_expected, theirs_expected) = (on(our_partition).await, on(their_partition).await);
     assert_eq!(ours_expected.len() + theirs_expected.len(), 20);
@@ -114,7 +137,11 @@ async fn check_each_gets_its_partition(broker: &Broker, ours: &Service, theirs: 
     })
     .await;
     assert!(theirs.received().iter().all(|(p, _)| *p == their_partition));
-    assert_eq!(ids(ours).await.len(), ours_expected.len(), "kafka-lab received no duplicates");
+    assert_eq!(
+        ids(ours).await.len(),
+        ours_expected.len(),
+        "kafka-lab received no duplicates"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +155,10 @@ async fn aiokafka_leads_and_kafka_lab_follows() {
     .await;
     let ours = kafka_lab_member(&broker).await;
     let our_partition = wait_for_split(&ours, &theirs).await;
-    assert!(!support::group::status(&ours).await["leader"].as_bool().unwrap(), "aiokafka leads");
+    assert!(
+        !support::group::status(&ours).await["leader"].as_bool().unwrap(),
+        "aiokafka leads"
+    );
     check_each_gets_its_partition(&broker, &ours, &theirs, our_partition).await;
 }
 
