@@ -17,7 +17,12 @@
 //! - [`http`]: CORS, JSON errors, a gracefully stopping hyper server.
 //! - [`event`]: the `HH:MM:SS:mmm` time stamps the workshop shows.
 //! - [`kafka`]: connecting to the cluster with rskafka (partition-level produce, fetch, metadata).
-//! - [`partitioner`], [`produce`], [`producer_api`]: the producer.
+//! - [`partitioner`], [`produce`], [`producer_api`], [`static_files`]: the producer and the lab page.
+//! - [`group`]: consumer groups on the classic group protocol — the part to read to see how Kafka shares
+//!   a topic between consumers.
+//! - [`consume`]: one fetch loop per owned partition; [`store`]: the recent events; [`status`]: the
+//!   snapshot `/status` serves; [`consumer_api`], [`consumer`]: the consumer service.
+//! - [`cli`]: what both binaries do around their service (help, config errors, signals).
 //!
 //! The binaries in `bin/` only call into this library.
 
