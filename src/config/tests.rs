@@ -1,0 +1,70 @@
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+#[test]
+fn bootstrap_list_tolerates_spaces() {
+    let servers = parse_bootstrap(" localhost:9093 , localhost:9094").unwrap();
+    assert_eq!(servers, ["localhost:9093", "localhost:9094"]);
+}
+
+#[test]
+fn bootstrap_list_rejects_empty_entries_and_missing_ports() {
+    for bad in ["", "localhost:9093,", "localhost", "localhost:x", ":9093", "a:0"] {
+        let error = parse_bootstrap(bad).unwrap_err().to_string();
+        assert!(error.starts_with("KAFKA_BOOTSTRAP_SERVERS"), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn producer_defaults() {
+    let config = ProducerConfig::from_vars(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "h:1")])).unwrap();
+    assert_eq!(config.topic, "first-topic");
+    assert_eq!(config.port, 5000);
+    assert_eq!(config.host.to_string(), "127.0.0.1");
+}
+
+#[test]
+fn missing_variable_is_named() {
+    let error = ProducerConfig::from_vars(vars(&[])).unwrap_err().to_string();
+    assert!(error.starts_with("KAFKA_BOOTSTRAP_SERVERS is not set"), "{error}");
+    let error = ConsumerConfig::from_vars(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "h:1")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("CONSUMER_GROUP is not set"), "{error}");
+}
+
+#[test]
+fn malformed_values_are_named() {
+    let base = [("KAFKA_BOOTSTRAP_SERVERS", "h:1"), ("CONSUMER_GROUP", "g")];
+    for (var, value) in [
+        ("PORT", "http"),
+        ("HOST", "localhost:80"),
+        ("AUTO_OFFSET_RESET", "newest"),
+        ("SESSION_TIMEOUT_MS", "10"),
+        ("FETCH_MAX_WAIT_MS", "0"),
+    ] {
+        let mut pairs = base.to_vec();
+        pairs.push((var, value));
+        let error = ConsumerConfig::from_vars(vars(&pairs)).unwrap_err().to_string();
+        assert!(error.starts_with(var), "{var}={value}: {error}");
+    }
+}
+
+#[test]
+fn heartbeat_defaults_to_a_third_of_the_session() {
+    let config = ConsumerConfig::from_vars(vars(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", "h:1"),
+        ("CONSUMER_GROUP", "g"),
+        ("SESSION_TIMEOUT_MS", "6000"),
+    ]))
+    .unwrap();
+    assert_eq!(config.heartbeat_interval, Duration::from_secs(2));
+    assert_eq!(config.offset_reset, OffsetReset::Latest);
+}
