@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         name: "consumer",
         summary: "Kafka to HTTP: consume a topic in a consumer group; GET / for new events, /status for the group.",
         vars: CONSUMER_VARS,
+        default_port: 8000,
     };
     cli::main(binary, ConsumerConfig::from_env, kafka_lab::consumer::run)
 }

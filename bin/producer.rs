@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         name: "producer",
         summary: "HTTP to Kafka: POST / a JSON object to produce it; GET / for the lab page.",
         vars: PRODUCER_VARS,
+        default_port: 5000,
     };
     cli::main(binary, ProducerConfig::from_env, kafka_lab::producer_api::run)
 }

@@ -16,6 +16,8 @@ pub struct Binary {
     pub name: &'static str,
     pub summary: &'static str,
     pub vars: &'static [EnvVar],
+    /// The port used when `PORT` is not set (for `--healthcheck`).
+    pub default_port: u16,
 }
 
 /// Runs a binary: prints help if asked, reads its configuration, then runs `service` on a tokio runtime
@@ -28,6 +30,9 @@ where
     if std::env::args().skip(1).any(|arg| arg == "--help" || arg == "-h") {
         print!("{}", help_text(binary.name, binary.summary, binary.vars));
         return ExitCode::SUCCESS;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "--healthcheck") {
+        return healthcheck(binary.default_port);
     }
     let config = match read_config() {
         Ok(config) => config,
@@ -77,4 +82,49 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_target(false)
         .init();
+}
+
+/// `--healthcheck`: exits 0 if this binary's own `GET /ping` answers 200 (for container health checks in
+/// images that have no shell or curl). Reads only `PORT` and `HOST`; blocking I/O, no runtime.
+fn healthcheck(default_port: u16) -> ExitCode {
+    match ping_self(default_port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("healthcheck: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ping_self(default_port: u16) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(default_port);
+    let host = match std::env::var("HOST").ok().and_then(|h| h.trim().parse::<IpAddr>().ok()) {
+        Some(ip) if !ip.is_unspecified() => ip,
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let timeout = Duration::from_secs(2);
+    let address = SocketAddr::new(host, port);
+    let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("{address}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let request = format!("GET /ping HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{address}: {e}"))?;
+    let mut head = [0u8; 64];
+    let read = stream.read(&mut head).map_err(|e| format!("{address}: {e}"))?;
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    match status_line.split(' ').nth(1) {
+        Some("200") => Ok(()),
+        _ => Err(format!(
+            "{address}/ping answered {:?}",
+            status_line.lines().next().unwrap_or("")
+        )),
+    }
 }
