@@ -80,6 +80,11 @@ impl Service {
         }
     }
 
+    /// The process id while the process runs (the benchmark reads `/proc/<pid>/status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Everything the process printed so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

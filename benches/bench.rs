@@ -1,0 +1,701 @@
+//! `make bench`: measures the release binaries against a real (Tansu) broker and reports each figure beside
+//! its target. It measures and reports; it never fails on slowness, only when it cannot measure at all
+//! (no broker, no binary). The report is printed as markdown and written to `target/bench/report.{md,json}`.
+//!
+//! Scenarios, in order: click→consumed latency, producer throughput, consumer catch-up, a consumer holding
+//! a large unread backlog, hand-over after SIGINT and SIGKILL, then start-up times and binary sizes.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_lab::event::wall_clock;
+use rskafka::client::partition::{Compression, UnknownTopicHandling};
+use rskafka::record::Record;
+use serde_json::{json, Value};
+use support::{http, Broker, Service};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::time::sleep;
+
+const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
+const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
+const LATENCY_EVENTS: u64 = 200;
+const WARM_UP_EVENTS: u64 = 4;
+const LOAD_CLIENTS: usize = 8;
+const LOAD_DURATION: Duration = Duration::from_secs(10);
+const BACKLOG: u64 = 50_000;
+const BIG_BACKLOG: u64 = 1_000_000;
+/// Producing plus consuming the big backlog may take this long; beyond it the backlog is scaled down.
+const BIG_BACKLOG_BUDGET: Duration = Duration::from_secs(50);
+const HANDOVER_SESSION_MS: u64 = 2000;
+
+/// A target beside a figure: an upper bound that is checked, or a description that is not.
+#[derive(Clone, Copy)]
+enum Target {
+    AtMost(f64),
+    Info(&'static str),
+}
+use Target::{AtMost, Info};
+
+/// One report line: metric, value (`None`: it never happened, e.g. a timeout), unit, target, original figure.
+type Row<'a> = (&'a str, Option<f64>, &'a str, Target, &'a str);
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Value>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn add(&mut self, scenario: &str, rows: &[Row]) {
+        for &(metric, value, unit, target, original) in rows {
+            let (target, met) = match target {
+                AtMost(bound) => (
+                    format!("≤ {}", number(bound, unit)),
+                    Some(value.is_some_and(|v| v <= bound)),
+                ),
+                Info(text) => (text.to_string(), None),
+            };
+            let measured = value.map_or("not reached".into(), |v| number(v, unit));
+            self.rows.push(
+                json!({ "scenario": scenario, "metric": metric, "value": value, "unit": unit,
+                "measured": measured, "target": target, "met": met, "original": original }),
+            );
+        }
+    }
+
+    fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    fn markdown(&self, runtime: Duration) -> String {
+        let mut out = String::from("| scenario | metric | measured | target | ok | original (Python) |\n");
+        out += "|---|---|---|---|---|---|\n";
+        for row in &self.rows {
+            let ok = match row["met"].as_bool() {
+                Some(true) => "✅",
+                Some(false) => "❌",
+                None => "",
+            };
+            let cells = ["scenario", "metric", "measured", "target", "ok", "original"].map(|key| {
+                if key == "ok" {
+                    ok
+                } else {
+                    row[key].as_str().unwrap_or_default()
+                }
+            });
+            out += &format!("| {} |\n", cells.join(" | "));
+        }
+        out += &format!(
+            "\nBenchmark runtime: {:.1} s (excluding the build).\n\nNotes:\n",
+            runtime.as_secs_f64()
+        );
+        self.notes.iter().for_each(|note| out += &format!("- {note}\n"));
+        out
+    }
+}
+
+fn number(value: f64, unit: &str) -> String {
+    match unit {
+        "ms" | "MiB" => format!("{value:.1} {unit}"),
+        "s" | "MB" => format!("{value:.2} {unit}"),
+        _ => format!("{} {unit}", grouped(value.round() as u64)),
+    }
+}
+
+/// 1000000 as "1,000,000".
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The `q` quantile (nearest rank) of a sorted list, in milliseconds.
+fn quantile(sorted: &[Duration], q: f64) -> Option<f64> {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.max(1) - 1).map(|d| millis(*d))
+}
+
+/// Resident memory of a running service, from `/proc/<pid>/status`.
+fn rss_mib(service: &Service) -> Option<f64> {
+    proc_status_mib(service, "VmRSS:")
+}
+
+/// A memory field of `/proc/<pid>/status` (`VmRSS:` now, `VmHWM:` the peak), in MiB.
+fn proc_status_mib(service: &Service, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", service.pid()?)).ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix(field))?;
+    Some(kib.trim().trim_end_matches("kB").trim().parse::<f64>().ok()? / 1024.0)
+}
+
+/// `HH:MM:SS:mmm` (the events' stamps) as milliseconds since midnight.
+fn stamp_ms(stamp: &str) -> Option<f64> {
+    let parts: Vec<f64> = stamp.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, s, ms] = parts[..] else { return None };
+    Some(((h * 60.0 + m) * 60.0 + s) * 1000.0 + ms)
+}
+
+async fn get_json(port: u16, path: &str) -> Option<Value> {
+    let reply = http::get(port, path).await.ok().filter(|r| r.status == 200)?;
+    serde_json::from_str(&reply.body).ok()
+}
+
+/// The events a consumer received after `cursor` (non-destructive `/events`), moving the cursor past them.
+async fn read_new(port: u16, cursor: &mut u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Some(page) = get_json(port, &format!("/events?after={cursor}&limit=5000")).await {
+        let batch = page["events"].as_array().cloned().unwrap_or_default();
+        *cursor = page["next"].as_u64().unwrap_or(*cursor);
+        let full = batch.len() == 5000;
+        events.extend(batch);
+        if !full {
+            break;
+        }
+    }
+    events
+}
+
+/// `(partitions owned, sum of positions, every owned partition has lag 0)` from `/status`.
+fn progress(status: &Value) -> (usize, u64, bool) {
+    let partitions = status["partitions"].as_array().cloned().unwrap_or_default();
+    let consumed = partitions.iter().filter_map(|p| p["position"].as_u64()).sum();
+    let caught_up = partitions.iter().all(|p| p["lag"].as_i64() == Some(0));
+    (partitions.len(), consumed, caught_up)
+}
+
+/// Waits until the consumers are stable, each owns a partition, all `partitions` are owned, and every
+/// position is known (so "latest" is resolved before anything is posted).
+async fn wait_assigned(ports: &[u16], partitions: usize, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        let (mut owned, mut ready) = (0, true);
+        for &port in ports {
+            let status = get_json(port, "/status").await.unwrap_or_default();
+            let (count, _, _) = progress(&status);
+            let owns = status["partitions"].as_array().cloned().unwrap_or_default();
+            ready &= status["state"] == "stable" && count > 0 && owns.iter().all(|p| p["position"].is_i64());
+            owned += count;
+        }
+        if ready && owned == partitions {
+            return true;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Polls `/status` until both partitions are read to the end and `count` events were consumed.
+async fn wait_caught_up(port: u16, count: u64, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        let (owned, consumed, caught_up) = progress(&get_json(port, "/status").await.unwrap_or_default());
+        if owned == 2 && caught_up && consumed >= count {
+            return true;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Polls every millisecond until one of the consumers shows event `id`; gives up after 5 s.
+async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start: Instant) -> bool {
+    while start.elapsed() < Duration::from_secs(5) {
+        for (port, cursor) in ports.iter().zip(cursors.iter_mut()) {
+            if read_new(*port, cursor).await.iter().any(|e| e["event"]["id"] == id) {
+                return true;
+            }
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
+    false
+}
+
+/// The `consumed` stamp (ms since midnight) of the event with sequence number `after + 1`.
+async fn read_stamp(port: u16, after: u64) -> Option<f64> {
+    let page = get_json(port, &format!("/events?after={after}&limit=1")).await?;
+    stamp_ms(page["events"][0]["event"]["consumed"].as_str()?)
+}
+
+/// A keep-alive HTTP/1.1 client for `POST /` that reads `Content-Length` bodies.
+struct KeepAlive {
+    port: u16,
+    stream: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    async fn connect(port: u16) -> std::io::Result<Self> {
+        let stream = BufReader::new(TcpStream::connect(("127.0.0.1", port)).await?);
+        Ok(Self { port, stream })
+    }
+
+    /// Posts `body` and returns the response status.
+    async fn post(&mut self, body: &str) -> std::io::Result<u16> {
+        let head = format!("POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        let request = format!(
+            "{head}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.get_mut().write_all(request.as_bytes()).await?;
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).await? == 0 {
+            return Err(bad("connection closed"));
+        }
+        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok());
+        let status = status.ok_or_else(|| bad("bad status line"))?;
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            match line.trim_end().split_once(':') {
+                Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                    length = value.trim().parse().map_err(|_| bad("bad content-length"))?
+                }
+                None => break,
+                _ => {}
+            }
+        }
+        self.stream.read_exact(&mut vec![0; length]).await?;
+        Ok(status)
+    }
+}
+
+/// One of the load clients: posts over one keep-alive connection until `deadline`, reconnecting on errors.
+async fn load_client(port: u16, client: usize, deadline: Instant, counts: Arc<[AtomicU64; 2]>) {
+    let (mut connection, mut id) = (None, 0);
+    while Instant::now() < deadline {
+        if connection.is_none() {
+            connection = KeepAlive::connect(port).await.ok();
+        }
+        let Some(open) = connection.as_mut() else {
+            counts[1].fetch_add(1, Ordering::Relaxed);
+            sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        id += 1;
+        let body = json!({ "topic": "load", "id": id, "client": client, "clicked": wall_clock() });
+        let status = open.post(&body.to_string()).await;
+        if status.is_err() {
+            connection = None;
+        }
+        let ok = status.is_ok_and(|s| (200..300).contains(&s));
+        counts[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Posts `{"topic": "handover", "id": n}` about every 20 ms until `stop`.
+async fn keep_posting(port: u16, next_id: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    while !stop.load(Ordering::SeqCst) {
+        ticker.tick().await;
+        let id = next_id.fetch_add(1, Ordering::SeqCst);
+        let _ = http::post_json(port, "/", &json!({ "topic": "handover", "id": id }).to_string()).await;
+    }
+}
+
+/// Writes `count` small JSON events straight to Kafka (both partitions at once, 1000 per request).
+async fn produce_direct(broker: &Broker, topic: &str, count: u64) -> Duration {
+    let client = broker.client().await;
+    let start = Instant::now();
+    let per_partition = |partition: i32| {
+        let client = &client;
+        async move {
+            let writer = client
+                .partition_client(topic, partition, UnknownTopicHandling::Error)
+                .await;
+            let writer = writer.expect("partition client");
+            let ids: Vec<u64> = (partition as u64..count).step_by(2).collect();
+            for chunk in ids.chunks(1000) {
+                let records = chunk.iter().map(|id| Record {
+                    key: None,
+                    value: Some(json!({ "id": id, "clicked": wall_clock() }).to_string().into_bytes()),
+                    headers: Default::default(),
+                    timestamp: rskafka::chrono::Utc::now(),
+                });
+                writer
+                    .produce(records.collect(), Compression::NoCompression)
+                    .await
+                    .expect("produce");
+            }
+        }
+    };
+    tokio::join!(per_partition(0), per_partition(1));
+    start.elapsed()
+}
+
+/// The run: one broker, one producer, consumers started per scenario.
+struct Bench {
+    broker: Broker,
+    producer: Service,
+    report: Report,
+    /// (binary, milliseconds from spawn to the first `/ping` 200) of every service started.
+    startups: Vec<(&'static str, f64)>,
+    idle_consumer_rss: Option<f64>,
+}
+
+impl Bench {
+    async fn start(&mut self, binary: &'static str, env: &[(&str, &str)]) -> Service {
+        let start = Instant::now();
+        let service = Service::start(binary, env).await;
+        let name = if binary == PRODUCER { "producer" } else { "consumer" };
+        self.startups.push((name, millis(start.elapsed())));
+        service
+    }
+
+    async fn consumer(&mut self, topic: &str, group: &str, extra: &[(&str, &str)]) -> Service {
+        let bootstrap = self.broker.address();
+        let mut env = vec![("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()), ("KAFKA_TOPIC", topic)];
+        env.extend([("CONSUMER_GROUP", group), ("RUST_LOG", "info")]);
+        env.extend_from_slice(extra);
+        self.start(CONSUMER, &env).await
+    }
+
+    /// Scenario 1: sequential clicks. POST, then poll both consumers' `/events` every millisecond until one shows it.
+    async fn latency(&mut self) {
+        let first = self.consumer("first-topic", "bench-latency", &[]).await;
+        let second = self.consumer("first-topic", "bench-latency", &[]).await;
+        let ports = [first.port, second.port];
+        if !wait_assigned(&ports, 2, Duration::from_secs(30)).await {
+            self.report
+                .note("latency: the two consumers did not own a partition each within 30 s");
+        }
+        self.idle_consumer_rss = rss_mib(&first);
+        let idle = ("consumer RSS, idle (joined, no events)", self.idle_consumer_rss);
+        self.report
+            .add("footprint", &[(idle.0, idle.1, "MiB", AtMost(8.0), "50 MiB")]);
+        let (mut cursors, mut posts, mut seen, mut missing) = ([0, 0], vec![], vec![], 0);
+        for id in 0..WARM_UP_EVENTS + LATENCY_EVENTS {
+            let start = Instant::now();
+            let body = json!({ "id": id, "clicked": wall_clock() }).to_string();
+            let posted = http::post_json(self.producer.port, "/", &body).await;
+            let post_time = start.elapsed();
+            let found = posted.is_ok_and(|r| r.status == 200) && wait_seen(&ports, &mut cursors, id, start).await;
+            // The warm-up events prove both fetch loops and the producer's connection.
+            if id >= WARM_UP_EVENTS {
+                posts.push(post_time);
+                match found {
+                    true => seen.push(start.elapsed()),
+                    false => missing += 1,
+                }
+            }
+        }
+        seen.sort();
+        posts.sort();
+        let (max, missing) = (seen.last().map(|d| millis(*d)), Some(missing as f64));
+        self.report.add(
+            "click→consumed",
+            &[
+                ("p50", quantile(&seen, 0.5), "ms", AtMost(10.0), "244 ms"),
+                ("p90", quantile(&seen, 0.9), "ms", Info("—"), ""),
+                ("p99", quantile(&seen, 0.99), "ms", AtMost(30.0), "263 ms"),
+                ("max", max, "ms", Info("—"), ""),
+                ("not seen within 5 s", missing, "events", AtMost(0.0), ""),
+                ("POST / p50", quantile(&posts, 0.5), "ms", Info("—"), ""),
+                ("POST / p99", quantile(&posts, 0.99), "ms", Info("—"), ""),
+            ],
+        );
+    }
+
+    /// Scenario 2: eight keep-alive clients posting as fast as they can for ten seconds.
+    async fn producer_throughput(&mut self) {
+        let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let deadline = Instant::now() + LOAD_DURATION;
+        let port = self.producer.port;
+        let clients: Vec<_> = (0..LOAD_CLIENTS)
+            .map(|c| tokio::spawn(load_client(port, c, deadline, counts.clone())))
+            .collect();
+        for client in clients {
+            let _ = client.await;
+        }
+        let [ok, errors] = [0, 1].map(|i| counts[i].load(Ordering::Relaxed) as f64);
+        let rate = Some(ok / LOAD_DURATION.as_secs_f64());
+        self.report.add(
+            "producer throughput",
+            &[
+                ("8 keep-alive clients, 10 s: 2xx", rate, "req/s", Info("report"), ""),
+                ("errors (non-2xx or I/O)", Some(errors), "errors", AtMost(0.0), ""),
+            ],
+        );
+        let rss = rss_mib(&self.producer);
+        self.report.add(
+            "footprint",
+            &[("producer RSS after the throughput run", rss, "MiB", Info("bounded"), "")],
+        );
+    }
+
+    /// Scenario 3: a fresh group catches up a backlog written straight to Kafka. Returns (produce, consume) time.
+    async fn consumer_throughput(&mut self) -> (Duration, Duration) {
+        let produced = produce_direct(&self.broker, "backlog", BACKLOG).await;
+        let start = Instant::now();
+        let retained = BACKLOG.to_string();
+        let extra = [
+            ("AUTO_OFFSET_RESET", "earliest"),
+            ("MAX_RETAINED_EVENTS", retained.as_str()),
+        ];
+        let consumer = self.consumer("backlog", "bench-backlog", &extra).await;
+        let caught_up = wait_caught_up(consumer.port, BACKLOG, Duration::from_secs(60)).await;
+        let total = start.elapsed();
+        // The events' own `consumed` stamps time the consuming itself, without start-up and group join.
+        let (first, last) = (
+            read_stamp(consumer.port, 0).await,
+            read_stamp(consumer.port, BACKLOG - 1).await,
+        );
+        let consuming = first
+            .zip(last)
+            .map(|(a, b)| (b - a).rem_euclid(86_400_000.0))
+            .filter(|ms| *ms > 0.0);
+        let rate = consuming
+            .map(|ms| (BACKLOG - 1) as f64 / ms * 1000.0)
+            .filter(|_| caught_up);
+        let total_s = caught_up.then_some(total.as_secs_f64());
+        self.report.add(
+            "consumer throughput",
+            &[
+                (
+                    "50,000 backlog, first→last consumed",
+                    rate,
+                    "events/s",
+                    Info("report"),
+                    "",
+                ),
+                ("start → caught up, join included", total_s, "s", Info("report"), ""),
+            ],
+        );
+        let rss = rss_mib(&consumer);
+        let metric = "consumer RSS after catching up 50,000 (MAX_RETAINED_EVENTS=50000)";
+        self.report
+            .add("footprint", &[(metric, rss, "MiB", Info("bounded"), "")]);
+        self.report.note(format!(
+            "Writing the 50,000-event backlog straight to Kafka (rskafka, 1000 per request) took {:.2} s. A fresh \
+             consumer's start → caught up includes its group join, which Tansu holds for max(1 s, session/2) = 5 s \
+             at the default SESSION_TIMEOUT_MS.",
+            produced.as_secs_f64()
+        ));
+        if let (Some(full), Some(idle)) = (rss, self.idle_consumer_rss) {
+            let per_event = (full - idle) * 1024.0 / BACKLOG as f64;
+            self.report.note(format!(
+                "A retained event costs about {per_event:.2} KiB of RSS (from the two rows)."
+            ));
+        }
+        (
+            produced,
+            consuming.map_or(total, |ms| Duration::from_secs_f64(ms / 1000.0)),
+        )
+    }
+
+    /// Scenario 4: a consumer with the default MAX_RETAINED_EVENTS reading a large backlog that nobody polls.
+    async fn big_backlog(&mut self, per_50k: Duration) {
+        let estimate = per_50k.mul_f64((BIG_BACKLOG / BACKLOG) as f64);
+        let mut count = BIG_BACKLOG;
+        if estimate > BIG_BACKLOG_BUDGET {
+            let share = BIG_BACKLOG_BUDGET.as_secs_f64() / estimate.as_secs_f64();
+            count = (BIG_BACKLOG as f64 * share) as u64 / 10_000 * 10_000;
+            self.report.note(format!(
+                "The 1,000,000-event backlog was scaled to {}: producing and consuming 50,000 took {:.1} s, so \
+                 1,000,000 would take about {:.0} s.",
+                grouped(count),
+                per_50k.as_secs_f64(),
+                estimate.as_secs_f64()
+            ));
+        }
+        let produced = produce_direct(&self.broker, "million", count).await;
+        let consumer = self
+            .consumer("million", "bench-million", &[("AUTO_OFFSET_RESET", "earliest")])
+            .await;
+        let start = Instant::now();
+        let caught_up = wait_caught_up(consumer.port, count, Duration::from_secs(90)).await;
+        let waited = start.elapsed().as_secs_f64();
+        let metric = format!(
+            "consumer RSS holding {} unread events (default retention)",
+            grouped(count)
+        );
+        let rss = rss_mib(&consumer);
+        self.report
+            .add("footprint", &[(&metric, rss, "MiB", Info("bounded"), "50 MiB idle")]);
+        let outcome = if caught_up { "caught up" } else { "had NOT caught up" };
+        let peak = proc_status_mib(&consumer, "VmHWM:").unwrap_or(f64::NAN);
+        self.report.note(format!(
+            "Big backlog: writing {} events took {:.1} s; the consumer {outcome} {waited:.1} s after /ping (join \
+             included); its peak RSS (VmHWM) was {peak:.1} MiB.",
+            grouped(count),
+            produced.as_secs_f64()
+        ));
+    }
+
+    /// Scenario 5: two consumers of one group, the leader gets `signal`; how long until the survivor has new
+    /// events of both partitions? Returns the survivor.
+    async fn handover(&mut self, pair: [Service; 2], signal: &'static str) -> Service {
+        let ports = [pair[0].port, pair[1].port];
+        if !wait_assigned(&ports, 2, Duration::from_secs(30)).await {
+            self.report.note(format!(
+                "hand-over (SIG{signal}): the consumers did not own a partition each in 30 s"
+            ));
+        }
+        let second_leads = get_json(ports[1], "/status").await.is_some_and(|s| s["leader"] == true);
+        let [first, second] = pair;
+        let (mut victim, survivor) = if second_leads { (second, first) } else { (first, second) };
+        let mut cursor = 0;
+        read_new(survivor.port, &mut cursor).await;
+        // Ids unique to this round, so events redelivered from an earlier round never count.
+        let first_id = if signal == "INT" { 1_000_000 } else { 2_000_000 };
+        let (next_id, stop) = (Arc::new(AtomicU64::new(first_id)), Arc::new(AtomicBool::new(false)));
+        let poster = tokio::spawn(keep_posting(self.producer.port, next_id.clone(), stop.clone()));
+        sleep(Duration::from_millis(200)).await;
+
+        let signalled_at = Instant::now();
+        let first_after = next_id.load(Ordering::SeqCst);
+        let exit = tokio::task::spawn_blocking(move || (victim.signal(signal), signalled_at.elapsed()));
+        let mut partitions = BTreeSet::new();
+        while partitions.len() < 2 && signalled_at.elapsed() < Duration::from_secs(20) {
+            for event in read_new(survivor.port, &mut cursor).await {
+                if event["event"]["id"].as_u64().is_some_and(|id| id >= first_after) {
+                    partitions.insert(event["partition"].as_i64());
+                }
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        let handed_over = (partitions.len() == 2).then(|| signalled_at.elapsed().as_secs_f64());
+        stop.store(true, Ordering::SeqCst);
+        let _ = poster.await;
+
+        let (status, exited) = exit.await.expect("signalling the consumer");
+        let session_s = HANDOVER_SESSION_MS as f64 / 1000.0;
+        let (bound, original) = if signal == "INT" {
+            (1.5, "7 s")
+        } else {
+            (session_s + 1.0, "15.7 s")
+        };
+        let metric = format!("SIG{signal} of the leader → survivor has new events of both partitions");
+        self.report
+            .add("hand-over", &[(&metric, handed_over, "s", AtMost(bound), original)]);
+        let exited = millis(exited);
+        self.report.note(format!(
+            "hand-over SIG{signal}: the signalled consumer exited {exited:.1} ms later ({status})."
+        ));
+        survivor
+    }
+
+    fn startup_and_size_rows(&mut self) {
+        for binary in ["producer", "consumer"] {
+            let mut times: Vec<f64> = self.startups.iter().filter(|s| s.0 == binary).map(|s| s.1).collect();
+            times.sort_by(f64::total_cmp);
+            let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+            let metric = format!(
+                "{binary}: start → /ping 200, worst of {} (median {median:.1} ms)",
+                times.len()
+            );
+            self.report.add(
+                "footprint",
+                &[(&metric, times.last().copied(), "ms", AtMost(50.0), "5.6 s")],
+            );
+        }
+        for (name, path) in [("producer", PRODUCER), ("consumer", CONSUMER)] {
+            let size = std::fs::metadata(path).map(|m| m.len() as f64 / 1e6).ok();
+            self.report.add("binary size", &[(name, size, "MB", AtMost(10.0), "")]);
+        }
+    }
+}
+
+/// The machine's 1-minute load average (other work on the machine skews every figure).
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split(' ').next().unwrap_or("?").to_string()
+}
+
+async fn run() -> Report {
+    let load_before = load_average();
+    let broker = Broker::start().await;
+    for topic in ["first-topic", "load", "backlog", "million", "handover"] {
+        broker.create_topic(topic, 2);
+    }
+    let start = Instant::now();
+    let address = broker.address();
+    let producer = Service::start(PRODUCER, &[("KAFKA_BOOTSTRAP_SERVERS", &address), ("RUST_LOG", "info")]).await;
+    let startups = vec![("producer", millis(start.elapsed()))];
+    let mut report = Report::default();
+    let idle = rss_mib(&producer);
+    report.add(
+        "footprint",
+        &[("producer RSS, idle after start", idle, "MiB", AtMost(8.0), "50 MiB")],
+    );
+    let mut bench = Bench {
+        broker,
+        producer,
+        report,
+        startups,
+        idle_consumer_rss: None,
+    };
+
+    bench.latency().await;
+    bench.producer_throughput().await;
+    let (produce_50k, consume_50k) = bench.consumer_throughput().await;
+    bench.big_backlog(produce_50k + consume_50k).await;
+
+    let session = HANDOVER_SESSION_MS.to_string();
+    let env = [("SESSION_TIMEOUT_MS", session.as_str())];
+    let first = bench.consumer("handover", "bench-handover", &env).await;
+    let second = bench.consumer("handover", "bench-handover", &env).await;
+    let survivor = bench.handover([first, second], "INT").await;
+    let newcomer = bench.consumer("handover", "bench-handover", &env).await;
+    bench.handover([survivor, newcomer], "KILL").await;
+    bench.report.note(format!(
+        "Hand-over consumers run with SESSION_TIMEOUT_MS={HANDOVER_SESSION_MS} (heartbeat every {} ms, the default \
+         third); the signalled member is the group leader; an event is posted every 20 ms, dealt round-robin. Tansu \
+         holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s. The survivor hears of a rebalance at its next \
+         heartbeat, so expect 1 s + 0..0.67 s after SIGINT; after SIGKILL the coordinator first expires the member \
+         (session timeout after its last heartbeat: 1.33..2 s after the kill), so expect about 2.3..3.7 s.",
+        HANDOVER_SESSION_MS / 3
+    ));
+    bench.startup_and_size_rows();
+    bench.report.note(
+        "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse; consumers use the default \
+         FETCH_MAX_WAIT_MS (20 ms). Start-up is timed around the test helper, which polls /ping every 10 ms.",
+    );
+    let load = format!(
+        "1-minute load average: {load_before} at the start, {} at the end",
+        load_average()
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    bench.report.note(format!("{load} ({cores} cores)."));
+    bench.report
+}
+
+fn main() {
+    for path in [PRODUCER, CONSUMER] {
+        let hint = "build it first with `cargo build --release --bins` (`make bench` does)";
+        assert!(Path::new(path).exists(), "{path} is missing: {hint}");
+    }
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = runtime.block_on(run());
+    let runtime = started.elapsed();
+    let markdown = report.markdown(runtime);
+    println!("{markdown}");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).expect("creating target/bench");
+    std::fs::write(dir.join("report.md"), &markdown).expect("writing report.md");
+    let json = json!({ "runtime_s": runtime.as_secs_f64(), "producer": PRODUCER, "consumer": CONSUMER,
+        "rows": report.rows, "notes": report.notes });
+    let json = serde_json::to_string_pretty(&json).expect("encoding the report");
+    std::fs::write(dir.join("report.json"), json).expect("writing report.json");
+    println!("Written to {}", dir.display());
+}
