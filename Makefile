@@ -26,7 +26,7 @@ tools:
 	bash scripts/install-browser.sh
 
 test: tools pure-rust
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --tests
 
 lint:
 	$(CARGO) fmt --all -- --check
