@@ -679,11 +679,11 @@ async fn run() -> Report {
     bench.handover([survivor, newcomer], "KILL").await;
     bench.report.note(format!(
         "Hand-over consumers run with SESSION_TIMEOUT_MS={HANDOVER_SESSION_MS} (heartbeat every {} ms, the default \
-         third); the signalled member is the group leader; an event is posted every 20 ms, dealt round-robin. Tansu \
+         tenth); the signalled member is the group leader; an event is posted every 20 ms, dealt round-robin. Tansu \
          holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s. The survivor hears of a rebalance at its next \
-         heartbeat, so expect 1 s + 0..0.67 s after SIGINT; after SIGKILL the coordinator first expires the member \
-         (session timeout after its last heartbeat: 1.33..2 s after the kill), so expect about 2.3..3.7 s.",
-        HANDOVER_SESSION_MS / 3
+         heartbeat, so expect 1 s + 0..0.2 s after SIGINT; after SIGKILL the coordinator first expires the member \
+         (session timeout after its last heartbeat: 1.8..2 s after the kill), so expect about 2.8..3.2 s.",
+        HANDOVER_SESSION_MS / 10
     ));
     bench.startup_and_size_rows();
     bench.report.note(

@@ -58,13 +58,13 @@ fn malformed_values_are_named() {
 }
 
 #[test]
-fn heartbeat_defaults_to_a_third_of_the_session() {
+fn heartbeat_defaults_to_a_tenth_of_the_session() {
     let config = ConsumerConfig::from_vars(vars(&[
         ("KAFKA_BOOTSTRAP_SERVERS", "h:1"),
         ("CONSUMER_GROUP", "g"),
         ("SESSION_TIMEOUT_MS", "6000"),
     ]))
     .unwrap();
-    assert_eq!(config.heartbeat_interval, Duration::from_secs(2));
+    assert_eq!(config.heartbeat_interval, Duration::from_millis(600));
     assert_eq!(config.offset_reset, OffsetReset::Latest);
 }
