@@ -28,9 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::assign::ASSIGNORS;
-use super::client::{find_coordinator, GroupClient, Joined, Membership};
+use super::client::{Joined, Membership};
 use super::error::GroupError;
 use super::leader::{idle_reason, plan_assignment, read_partition_counts};
+use super::link::CoordinatorLink;
 use super::protocol::{decode_assignment, encode_subscription};
 use super::report;
 use crate::consume::{starting_offsets, FetchContext, Fetchers, Progress};
@@ -73,20 +74,18 @@ pub struct Member {
     status: watch::Sender<ConsumerStatus>,
     /// The id the coordinator gave us; empty until the first JoinGroup, and again after "rejoin fresh".
     member_id: String,
-    coordinator: Option<GroupClient>,
-    /// The coordinator's address, kept for the final LeaveGroup even when the connection is gone.
-    coordinator_address: Option<String>,
+    coordinator: CoordinatorLink,
 }
 
 impl Member {
     pub fn new(settings: GroupSettings, fetch: FetchContext, status: watch::Sender<ConsumerStatus>) -> Self {
+        let coordinator = CoordinatorLink::new(settings.bootstrap_servers.clone(), settings.group.clone());
         Self {
             settings,
             fetch,
             status,
             member_id: String::new(),
-            coordinator: None,
-            coordinator_address: None,
+            coordinator,
         }
     }
 
@@ -97,7 +96,7 @@ impl Member {
                 joined = self.join_group() => joined,
                 () = shutdown.cancelled() => {
                     // A request may have been cut off mid-way: that connection is not reusable.
-                    self.coordinator = None;
+                    self.coordinator.forget();
                     break;
                 }
             };
@@ -129,7 +128,8 @@ impl Member {
         };
         let rebalance_timeout = self.settings.rebalance_timeout;
         let bytes = self
-            .coordinator()
+            .coordinator
+            .get()
             .await?
             .sync(&membership, assignments, rebalance_timeout)
             .await?;
@@ -139,7 +139,7 @@ impl Member {
         })?;
         let partitions = assignment.get(&self.fetch.topic).cloned().unwrap_or_default();
         let topic = self.fetch.topic.clone();
-        let committed = self.coordinator().await?.fetch_offsets(&topic, &partitions).await?;
+        let committed = self.coordinator.get().await?.fetch_offsets(&topic, &partitions).await?;
         let starts = self.commit_starting_points(membership.generation, &committed).await?;
         tracing::info!(
             generation = membership.generation,
@@ -177,7 +177,8 @@ impl Member {
         if !decided.is_empty() {
             let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
             let timeout = self.settings.session_timeout;
-            self.coordinator()
+            self.coordinator
+                .get()
                 .await?
                 .commit(generation, &member_id, &topic, &decided, timeout)
                 .await?;
@@ -196,7 +197,7 @@ impl Member {
         loop {
             let (session, rebalance) = (self.settings.session_timeout, self.settings.rebalance_timeout);
             let member_id = self.member_id.clone();
-            let coordinator = self.coordinator().await?;
+            let coordinator = self.coordinator.get().await?;
             match coordinator.join(&member_id, session, rebalance, &assignors).await? {
                 Joined::MemberIdRequired(id) => self.member_id = id,
                 Joined::Member(membership) => {
@@ -259,7 +260,7 @@ impl Member {
 
     async fn heartbeat(&mut self, generation: i32) -> Result<(), GroupError> {
         let member_id = self.member_id.clone();
-        self.coordinator().await?.heartbeat(generation, &member_id).await
+        self.coordinator.get().await?.heartbeat(generation, &member_id).await
     }
 
     /// Commits every position that moved since the last commit.
@@ -280,7 +281,8 @@ impl Member {
         }
         let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
         let timeout = timeout.unwrap_or(self.settings.session_timeout);
-        self.coordinator()
+        self.coordinator
+            .get()
             .await?
             .commit(generation, &member_id, &topic, &moved, timeout)
             .await?;
@@ -298,7 +300,7 @@ impl Member {
                 Duration::ZERO
             }
             GroupError::Rediscover { .. } => {
-                self.coordinator = None;
+                self.coordinator.forget();
                 Duration::from_millis(500)
             }
             GroupError::Protocol { .. } | GroupError::Refused { .. } => Duration::from_secs(1),
@@ -326,7 +328,7 @@ impl Member {
             return;
         }
         let member_id = self.member_id.clone();
-        let result = match self.leave_connection().await {
+        let result = match self.coordinator.for_leaving(SHUTDOWN_STEP_TIMEOUT).await {
             Ok(mut coordinator) => coordinator.leave(&member_id, SHUTDOWN_STEP_TIMEOUT).await,
             Err(e) => Err(e),
         };
@@ -334,38 +336,6 @@ impl Member {
             Ok(()) => tracing::info!(member = %member_id, "left the group"),
             Err(e) => tracing::warn!("LeaveGroup failed (the group will notice after the session timeout): {e}"),
         }
-    }
-
-    async fn leave_connection(&mut self) -> Result<GroupClient, GroupError> {
-        if let Some(coordinator) = self.coordinator.take() {
-            return Ok(coordinator);
-        }
-        let address = self.coordinator_address.clone().ok_or_else(|| GroupError::Rediscover {
-            context: "LeaveGroup",
-            reason: "coordinator unknown".into(),
-        })?;
-        let connect = GroupClient::connect(&address, &self.settings.group);
-        tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, connect)
-            .await
-            .map_err(|_| GroupError::Rediscover {
-                context: "LeaveGroup",
-                reason: "connect timed out".into(),
-            })?
-    }
-
-    /// The connection to the coordinator, finding and connecting to it when there is none.
-    async fn coordinator(&mut self) -> Result<&mut GroupClient, GroupError> {
-        if self.coordinator.is_none() {
-            let address = find_coordinator(&self.settings.bootstrap_servers, &self.settings.group).await?;
-            let client = GroupClient::connect(&address, &self.settings.group).await?;
-            tracing::info!(coordinator = %address, "found the group coordinator");
-            self.coordinator_address = Some(address);
-            self.coordinator = Some(client);
-        }
-        self.coordinator.as_mut().ok_or_else(|| GroupError::Rediscover {
-            context: "coordinator",
-            reason: "not connected".into(),
-        })
     }
 
     fn publish(&self, change: impl FnOnce(&mut ConsumerStatus)) {

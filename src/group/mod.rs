@@ -10,6 +10,7 @@
 //! - [`leader`]: what the leader does between JoinGroup and SyncGroup.
 //! - [`assign`]: the assignors (`roundrobin`, `range`) as pure functions.
 //! - [`protocol`]: the ConsumerProtocol subscription/assignment bytes every Kafka client understands.
+//! - [`link`]: the connection to the group coordinator, found again when it moves.
 //! - [`client`]: the seven group requests, built for the version the broker speaks.
 //! - [`coordinator`]: a connection to a broker: framing, correlation ids, ApiVersions.
 //! - [`error`]: Kafka error codes boiled down to what the member does next.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod coordinator;
 pub mod error;
 pub mod leader;
+pub mod link;
 pub mod member;
 pub mod protocol;
 pub mod report;
