@@ -7,6 +7,8 @@ use hyper::StatusCode;
 use crate::http::{self, Response};
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
+const HELPERS_JS: &str = include_str!("../static/helpers.js");
+const CONSUMERS_JS: &str = include_str!("../static/consumers.js");
 const APP_JS: &str = include_str!("../static/app.js");
 const APP_CSS: &str = include_str!("../static/app.css");
 
@@ -14,9 +16,44 @@ const APP_CSS: &str = include_str!("../static/app.css");
 pub fn serve(path: &str) -> Option<Response> {
     let (content_type, body) = match path {
         "/" | "/index.html" => ("text/html; charset=utf-8", INDEX_HTML),
+        "/helpers.js" => ("text/javascript; charset=utf-8", HELPERS_JS),
+        "/consumers.js" => ("text/javascript; charset=utf-8", CONSUMERS_JS),
         "/app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "/app.css" => ("text/css; charset=utf-8", APP_CSS),
         _ => return None,
     };
     Some(http::respond(StatusCode::OK, content_type, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `src="…"` and `href="…"` of the page that names a local file.
+    fn local_references(html: &str) -> Vec<&str> {
+        ["src=\"", "href=\""]
+            .iter()
+            .flat_map(|attribute| html.split(attribute).skip(1))
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|target| !target.contains(':'))
+            .collect()
+    }
+
+    #[test]
+    fn every_file_the_page_loads_is_bundled() {
+        let references = local_references(INDEX_HTML);
+        assert!(references.len() >= 4, "{references:?}");
+        for target in references {
+            assert!(
+                serve(&format!("/{target}")).is_some(),
+                "index.html loads {target}, which is not served"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_files_are_not_served() {
+        assert!(serve("/secret.txt").is_none());
+        assert!(serve("/../Cargo.toml").is_none());
+    }
 }

@@ -1,0 +1,287 @@
+// kafka-lab's lab page, part 2 of 3: one panel per consumer. Each panel shows whether its consumer is
+// online, its group (a colour per group name), the partitions it owns in which generation, a mark when a
+// rebalance moved partitions, and the events it consumed, newest first, each with its partition and offset.
+
+'use strict';
+
+const consumers = [];
+
+function consumerName(url) {
+  const parsed = new URL(url);
+  return parsed.hostname === pageHost ? `Consumer :${parsed.port || 80}` : `Consumer ${parsed.host}`;
+}
+
+function createConsumer(url) {
+  const panel = $('#consumer-template').content.firstElementChild.cloneNode(true);
+  const c = {
+    url,
+    name: consumerName(url),
+    panel,
+    online: null, // unknown until the first answer
+    group: null,
+    after: 0, // the last event number seen, for /events?after=
+    legacy: false, // an old consumer without /events: read (and drain) GET / instead
+    noStatus: false, // an old consumer without /status
+    seen: new Set(), // group/partition/offset of every event shown, so nothing is shown twice
+    memberId: null,
+    assignment: null, // { generation, partitions } when last stable
+    received: 0,
+    dropped: 0,
+    busy: false,
+    removed: false,
+  };
+  panel.dataset.url = url;
+  panel.setAttribute('aria-label', `${c.name} at ${url}`);
+  $('.name', panel).textContent = c.name;
+  const input = $('.url-input', panel);
+  input.value = url;
+  input.setAttribute('aria-label', `URL of ${c.name}`);
+  input.addEventListener('change', () => replaceConsumer(c, input));
+  const clear = $('.clear', panel);
+  clear.setAttribute('aria-label', `Clear the events of ${c.name}`);
+  clear.addEventListener('click', () => {
+    $('.events', panel).replaceChildren();
+    updateCount(c);
+  });
+  const remove = $('.remove', panel);
+  remove.setAttribute('aria-label', `Remove ${c.name}`);
+  remove.addEventListener('click', () => removeConsumer(c));
+  updateCount(c);
+  return c;
+}
+
+function addConsumer(url) {
+  const c = createConsumer(url);
+  consumers.push(c);
+  $('#consumers').append(c.panel);
+  pollConsumer(c);
+}
+
+function removeConsumer(c) {
+  c.removed = true;
+  consumers.splice(consumers.indexOf(c), 1);
+  c.panel.remove();
+  saveToAddress();
+}
+
+function replaceConsumer(c, input) {
+  const url = toUrl(input.value);
+  if (!url) {
+    input.setAttribute('aria-invalid', 'true');
+    return;
+  }
+  const fresh = createConsumer(url);
+  c.removed = true;
+  consumers[consumers.indexOf(c)] = fresh;
+  c.panel.replaceWith(fresh.panel);
+  saveToAddress();
+  pollConsumer(fresh);
+}
+
+async function pollConsumer(c) {
+  if (c.busy || c.removed) return;
+  c.busy = true;
+  try {
+    let group;
+    try {
+      const response = await get(`${c.url}/ping`);
+      const text = await response.text();
+      if (!response.ok || !text.startsWith('pong')) throw new Error('no pong');
+      group = text.slice(5); // "pong:first-group" → "first-group", as the original page does
+    } catch {
+      if (!c.removed) showOnline(c, false);
+      return;
+    }
+    if (c.removed) return;
+    if (c.online !== true || group !== c.group) c.after = 0; // a restarted consumer numbers from 1 again
+    showOnline(c, true);
+    showGroup(c, group);
+    const [status, batch] = await Promise.all([fetchStatus(c), fetchEvents(c)]);
+    if (c.removed) return;
+    if (status) showStatus(c, status);
+    else showOlderConsumer(c);
+    showEvents(c, batch);
+  } catch (error) {
+    showNote(c, `Could not read this consumer: ${error.message}`);
+  } finally {
+    c.busy = false;
+  }
+}
+
+async function fetchStatus(c) {
+  if (c.noStatus) return null;
+  const response = await get(`${c.url}/status`);
+  if (response.status === 404) c.noStatus = true; // an older consumer (the workshop's Python one) has none
+  return response.ok ? response.json() : null;
+}
+
+function showOlderConsumer(c) {
+  $('.partitions', c.panel).textContent = 'partitions not reported (no /status)';
+  showNote(c, c.legacy ? 'An older consumer: this tab reads its events with GET /, which hands each event to one tab only.' : '');
+}
+
+// The next events, as [{ partition, offset, event }], oldest first.
+async function fetchEvents(c) {
+  if (!c.legacy) {
+    const response = await get(`${c.url}/events?after=${c.after}&limit=200`);
+    if (response.status === 404) {
+      c.legacy = true;
+    } else {
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+      // (A consumer that restarted numbers its events from 1 again, and answers an `after` beyond its newest
+      // event from its first one, so `next` may go down.)
+      c.after = body.next;
+      c.dropped += body.dropped || 0;
+      return body.events;
+    }
+  }
+  const response = await get(`${c.url}/`); // the original, draining read: only one tab sees each event
+  const events = await response.json();
+  return events.map((event) => ({ event }));
+}
+
+function showOnline(c, online) {
+  if (c.online === online) return;
+  if (c.online !== null) addMarker(c, online ? 'Back online' : 'Went offline');
+  c.online = online;
+  c.legacy = false; // whoever answers next may be another program: ask it for /events and /status again
+  c.noStatus = false;
+  const status = $('.status', c.panel);
+  status.textContent = online ? 'Online' : 'Offline';
+  status.className = `status ${online ? 'online' : 'offline'}`;
+  c.panel.classList.toggle('is-offline', !online);
+  if (!online) {
+    $('.group', c.panel).textContent = '';
+    $('.partitions', c.panel).replaceChildren();
+    $('.generation', c.panel).textContent = '';
+    $('.rebalanced', c.panel).hidden = true;
+    c.assignment = null;
+    const port = new URL(c.url).port;
+    showNote(c, `No answer from ${c.url}.` + (port ? ` Is a consumer running with PORT=${port}?` : ''));
+  }
+}
+
+function showGroup(c, group) {
+  if (group !== c.group) {
+    if (c.group !== null) addMarker(c, `Now in group ${group}`, true);
+    c.group = group;
+    c.assignment = null;
+  }
+  const badge = $('.group', c.panel);
+  badge.textContent = group;
+  badge.style.color = groupColour(group);
+  badge.setAttribute('aria-label', `Group ${group}`);
+  c.panel.style.setProperty('--group', groupColour(group));
+}
+
+// Owned partitions and generation, and a mark when a rebalance moved partitions.
+function showStatus(c, status) {
+  const owned = status.partitions.map((p) => p.partition).sort((a, b) => a - b);
+  const chips = $('.partitions', c.panel);
+  chips.replaceChildren(owned.length ? 'owns ' : 'owns no partition');
+  for (const p of [...status.partitions].sort((a, b) => a.partition - b.partition)) {
+    const lag = p.lag ? ` lag ${p.lag}` : '';
+    const chip = partitionChip(p.partition, `P${p.partition}${lag}`);
+    chip.title = `partition ${p.partition}: committed ${p.committed ?? '–'}, read up to ${p.position ?? '–'}, ` +
+      `end ${p.high_watermark ?? '–'}`;
+    chips.append(chip, ' ');
+  }
+  if (status.topic_partitions != null) chips.append(`of ${status.topic_partitions}`);
+
+  const facts = [];
+  if (status.generation != null) facts.push(`generation ${status.generation}`);
+  if (status.members != null) facts.push(`${status.members} member${status.members === 1 ? '' : 's'}`);
+  if (status.leader) facts.push('leader');
+  if (status.state !== 'stable') facts.push(status.state.replace('_', ' '));
+  $('.generation', c.panel).textContent = facts.join(' · ');
+
+  showNote(c, status.last_error || status.idle_reason || '');
+
+  if (status.member_id !== c.memberId) {
+    if (c.memberId !== null) c.after = 0; // a new consumer process (or a new membership): re-read, de-duplicated
+    c.memberId = status.member_id;
+  }
+  if (status.state !== 'stable' || status.generation == null) return;
+  const before = c.assignment;
+  c.assignment = { generation: status.generation, partitions: owned };
+  if (!before || before.generation === status.generation) return;
+  const moved = before.partitions.join() !== owned.join();
+  addMarker(c, `Rebalance: generation ${before.generation} → ${status.generation}, ` +
+    (moved ? `partitions ${listOf(before.partitions)} → ${listOf(owned)}` : 'same partitions'), moved);
+  if (moved) {
+    const mark = $('.rebalanced', c.panel);
+    mark.textContent = `⟳ partitions moved at ${clock().slice(0, 8)}`;
+    mark.hidden = false;
+    clearTimeout(c.markTimer);
+    c.markTimer = setTimeout(() => { mark.hidden = true; }, 20000);
+  }
+}
+
+function showNote(c, text) {
+  const note = $('.note', c.panel);
+  const dropped = c.dropped ? `${c.dropped} event(s) were dropped by the consumer before this page read them. ` : '';
+  note.textContent = dropped + text;
+  note.hidden = !note.textContent;
+}
+
+function showEvents(c, batch) {
+  const list = $('.events', c.panel);
+  for (const item of batch) {
+    const key = item.partition != null ? `${c.group}/${item.partition}/${item.offset}` : null;
+    if (key) {
+      if (c.seen.has(key)) continue;
+      c.seen.add(key);
+    }
+    c.received += 1;
+    list.prepend(eventRow(item)); // newest first
+  }
+  while (list.children.length > KEEP_EVENTS) list.lastElementChild.remove();
+  updateCount(c);
+}
+
+// One event: its partition and offset, the original "key: value; ..." line, and the time each step took.
+function eventRow({ partition, offset, event }) {
+  const row = document.createElement('li');
+  row.className = 'event';
+  if (partition != null) {
+    row.dataset.partition = partition;
+    row.dataset.offset = offset;
+    row.append(partitionChip(partition, `P${partition} · ${offset}`));
+  }
+  const object = event && typeof event === 'object' ? event : { raw: JSON.stringify(event) };
+  if (object.id != null) row.dataset.id = object.id;
+  if (object.error) row.classList.add('invalid');
+  const line = document.createElement('span');
+  line.className = 'fields';
+  line.textContent = Object.entries(object)
+    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join('; ');
+  row.append(line);
+
+  // How long each step took, from the three stamps: the page's click, the producer's, the consumer's.
+  const steps = [
+    ['click→produced', gap(object.clicked, object.produced)],
+    ['produced→consumed', gap(object.produced, object.consumed)],
+    ['total', gap(object.clicked, object.consumed)],
+  ].filter(([, ms]) => ms !== null);
+  if (steps.length) {
+    const times = document.createElement('span');
+    times.className = 'times';
+    times.textContent = steps.map(([step, ms]) => `${step} ${duration(ms)}`).join(' · ');
+    row.append(times);
+  }
+  return row;
+}
+
+function addMarker(c, text, strong = false) {
+  const row = document.createElement('li');
+  row.className = strong ? 'marker strong' : 'marker';
+  row.textContent = `${clock().slice(0, 8)} ${text}`;
+  $('.events', c.panel).prepend(row);
+}
+
+function updateCount(c) {
+  const shown = $('.events', c.panel).querySelectorAll('.event').length;
+  $('.count', c.panel).textContent = `${shown} shown · ${c.received} received`;
+}
