@@ -1,8 +1,9 @@
-//! Test support: a real Kafka-compatible broker (Tansu) per test, the binaries as real processes, and a
-//! tiny HTTP client. Nothing here mocks Kafka.
+//! Test support: a real Kafka-compatible broker (Tansu) per test, the binaries as real processes, a tiny
+//! HTTP client, and a headless browser for the lab page. Nothing here mocks Kafka.
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod browser;
 pub mod group;
 pub mod http;
 pub mod process;
