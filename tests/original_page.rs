@@ -26,30 +26,7 @@ async fn original_page_requests_still_work() {
     let origin = ("Origin", "http://localhost:3000");
 
     // Producer: preflight, then the POST it allows, then /ping.
-    let preflight = http::request(
-        producer.port,
-        "OPTIONS",
-        "/",
-        &[
-            origin,
-            ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "content-type"),
-        ],
-        b"",
-    )
-    .await
-    .unwrap();
-    assert!((200..300).contains(&preflight.status), "{preflight:?}");
-    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
-    assert!(preflight
-        .header("access-control-allow-methods")
-        .unwrap()
-        .contains("POST"));
-    assert!(preflight
-        .header("access-control-allow-headers")
-        .unwrap()
-        .to_lowercase()
-        .contains("content-type"));
+    http::assert_preflight_allows_json_post(producer.port).await;
 
     let ping = http::request(producer.port, "GET", "/ping", &[origin], b"")
         .await

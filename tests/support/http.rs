@@ -77,3 +77,27 @@ pub async fn post_json(port: u16, path: &str, body: &str) -> std::io::Result<Rep
     )
     .await
 }
+
+/// Sends the CORS preflight a browser sends before a JSON `POST /` from another origin (the workshop's
+/// React page on localhost:3000), and asserts the answer lets that POST through.
+pub async fn assert_preflight_allows_json_post(port: u16) {
+    let preflight = request(
+        port,
+        "OPTIONS",
+        "/",
+        &[
+            ("Origin", "http://localhost:3000"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert!((200..300).contains(&preflight.status), "{preflight:?}");
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    let allowed_methods = preflight.header("access-control-allow-methods").unwrap_or_default();
+    assert!(allowed_methods.contains("POST"), "{preflight:?}");
+    let allowed_headers = preflight.header("access-control-allow-headers").unwrap_or_default();
+    assert!(allowed_headers.to_lowercase().contains("content-type"), "{preflight:?}");
+}
