@@ -268,6 +268,39 @@ async fn consumer_interface_matches_the_workshop() {
 }
 
 #[tokio::test]
+async fn a_broker_that_stops_answering_is_reported_and_does_not_hold_up_shutdown() {
+    let (broker, producer) = lab().await;
+    let mut stopping = consumer(&broker, "first-group").await;
+    let waiting = consumer(&broker, "second-group").await;
+    wait_for_assignment(&[&stopping], &[2], SETTLE).await;
+    wait_for_assignment(&[&waiting], &[2], SETTLE).await;
+
+    broker.pause();
+    // SIGINT while heartbeats go unanswered: the member does not wait on the broker to exit.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped = Instant::now();
+    let exit = stopping.signal("INT");
+    let stop_time = stopped.elapsed();
+    assert_eq!(exit.code(), Some(0), "{}", stopping.logs());
+    assert!(stop_time < Duration::from_secs(2), "shutdown took {stop_time:?}");
+    // A heartbeat unanswered for a session timeout: the member says the broker is unavailable.
+    let seen = eventually(SETTLE, "/status to say broker_unavailable", || async {
+        let seen = status(&waiting).await;
+        (seen["state"] == "broker_unavailable").then_some(seen)
+    })
+    .await;
+    assert!(
+        seen["last_error"].as_str().is_some_and(|e| e.contains("Heartbeat")),
+        "{seen}"
+    );
+
+    broker.resume();
+    wait_for_assignment(&[&waiting], &[2], SETTLE).await;
+    post_ids(&producer, 1..=4).await;
+    wait_for_ids(&waiting, &(1..=4).collect(), "events after the broker came back").await;
+}
+
+#[tokio::test]
 async fn consumer_config_errors_name_the_variable() {
     let binary = support::process::consumer_binary();
     let (status, output) = support::process::run_to_exit(binary, &[], &[("KAFKA_BOOTSTRAP_SERVERS", "a:1")]);

@@ -195,13 +195,13 @@ impl GroupClient {
     }
 
     /// Heartbeat: keeps the session alive; answers "rebalance" when the group needs one.
-    pub async fn heartbeat(&mut self, generation: i32, member_id: &str) -> Result<(), GroupError> {
+    pub async fn heartbeat(&mut self, generation: i32, member_id: &str, timeout: Duration) -> Result<(), GroupError> {
         let version = self.connection.version::<HeartbeatRequest>()?;
         let request = HeartbeatRequest::default()
             .with_group_id(self.group_id())
             .with_generation_id(generation)
             .with_member_id(str_bytes(member_id));
-        let response = self.connection.send_at(request, version, REQUEST_TIMEOUT).await?;
+        let response = self.connection.send_at(request, version, timeout).await?;
         GroupError::check("Heartbeat", response.error_code)
     }
 

@@ -30,7 +30,7 @@ use tracing::Instrument;
 use super::assign::ASSIGNORS;
 use super::client::{Joined, Membership};
 use super::error::GroupError;
-use super::leader::{idle_reason, plan_assignment, read_partition_counts};
+use super::leader::plan_assignment;
 use super::link::CoordinatorLink;
 use super::protocol::{decode_assignment, encode_subscription};
 use super::report;
@@ -118,6 +118,8 @@ impl Member {
     /// Find coordinator → JoinGroup → (leader: assign) → SyncGroup → OffsetFetch.
     #[tracing::instrument(name = "join", skip_all, fields(group = %self.settings.group))]
     async fn join_group(&mut self) -> Result<Generation, GroupError> {
+        // "joining" once the coordinator answers; until then `/status` keeps saying what went wrong.
+        self.coordinator.get().await?;
         self.publish(|s| s.state = MemberState::Joining);
         let membership = self.join().await?;
         let (assignments, counts) = if membership.is_leader() {
@@ -147,7 +149,13 @@ impl Member {
             ?partitions,
             "joined"
         );
-        self.publish_generation(&membership, &partitions, &starts, counts).await;
+        let generation = report::NewGeneration {
+            membership: &membership,
+            partitions: &partitions,
+            starts: &starts,
+            partition_counts: counts,
+        };
+        report::generation_started(&self.status, &self.fetch, &self.settings.group, generation).await;
         Ok(Generation {
             membership,
             partitions,
@@ -221,13 +229,16 @@ impl Member {
             tokio::select! {
                 () = shutdown.cancelled() => break Ended::Shutdown,
                 _ = heartbeat.tick() => {
-                    if let Err(error) = self.heartbeat(gen_id).await {
-                        break Ended::Rejoin(error);
+                    let outcome = unless_shutdown(self.heartbeat(gen_id), shutdown).await;
+                    if let Some(ended) = self.ended_by(outcome) {
+                        break ended;
                     }
                 }
                 _ = auto_commit.tick() => {
-                    if let Err(error) = self.commit(gen_id, &fetchers.progress(), &mut committed, None).await {
-                        break Ended::Rejoin(error);
+                    let progress = fetchers.progress();
+                    let outcome = unless_shutdown(self.commit(gen_id, &progress, &mut committed), shutdown).await;
+                    if let Some(ended) = self.ended_by(outcome) {
+                        break ended;
                     }
                 }
                 _ = refresh.tick() => self.publish_progress(&generation.partitions, &fetchers.progress(), &committed),
@@ -250,17 +261,43 @@ impl Member {
             Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. })
         );
         if generation_still_valid {
-            let timeout = Some(SHUTDOWN_STEP_TIMEOUT);
-            if let Err(e) = self.commit(gen_id, &last_progress, committed, timeout).await {
-                tracing::warn!("final commit of generation {gen_id} failed: {e}");
+            let commit = self.commit(gen_id, &last_progress, committed);
+            match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, commit).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("final commit of generation {gen_id} failed: {e}"),
+                Err(_) => {
+                    self.coordinator.forget();
+                    tracing::warn!("final commit of generation {gen_id}: no answer within {SHUTDOWN_STEP_TIMEOUT:?}");
+                }
             }
         }
         tracing::info!(partitions = ?last_progress.keys().collect::<Vec<_>>(), "partitions revoked");
     }
 
+    /// Whether a stable-phase request ends the generation: its error does, and so does shutdown cutting it
+    /// off (the connection is then mid-request and cannot be reused).
+    fn ended_by(&mut self, outcome: Option<Result<(), GroupError>>) -> Option<Ended> {
+        match outcome {
+            Some(Ok(())) => None,
+            Some(Err(error)) => Some(Ended::Rejoin(error)),
+            None => {
+                self.coordinator.forget();
+                Some(Ended::Shutdown)
+            }
+        }
+    }
+
+    /// Heartbeat, waiting at most a session timeout for the answer. As in the Java client, a member that got
+    /// no answer for that long treats the coordinator as lost (it has most likely been expired from the group
+    /// by now anyway) and finds it again.
     async fn heartbeat(&mut self, generation: i32) -> Result<(), GroupError> {
         let member_id = self.member_id.clone();
-        self.coordinator.get().await?.heartbeat(generation, &member_id).await
+        let timeout = self.settings.session_timeout;
+        self.coordinator
+            .get()
+            .await?
+            .heartbeat(generation, &member_id, timeout)
+            .await
     }
 
     /// Commits every position that moved since the last commit.
@@ -269,7 +306,6 @@ impl Member {
         generation: i32,
         progress: &BTreeMap<i32, Progress>,
         committed: &mut BTreeMap<i32, i64>,
-        timeout: Option<Duration>,
     ) -> Result<(), GroupError> {
         let moved: BTreeMap<i32, i64> = progress
             .iter()
@@ -280,7 +316,7 @@ impl Member {
             return Ok(());
         }
         let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
-        let timeout = timeout.unwrap_or(self.settings.session_timeout);
+        let timeout = self.settings.session_timeout;
         self.coordinator
             .get()
             .await?
@@ -342,35 +378,6 @@ impl Member {
         self.status.send_modify(change);
     }
 
-    /// Publishes a new generation's membership and explains an empty assignment.
-    async fn publish_generation(
-        &self,
-        membership: &Membership,
-        partitions: &[i32],
-        starts: &BTreeMap<i32, i64>,
-        counts: Option<BTreeMap<String, i32>>,
-    ) {
-        let counts = match counts {
-            Some(counts) => Some(counts),
-            None => read_partition_counts(&self.fetch.client).await.ok(),
-        };
-        let topic_partitions = counts.as_ref().and_then(|c| c.get(&self.fetch.topic).copied());
-        let members = membership.is_leader().then_some(membership.members.len());
-        let idle_reason = partitions.is_empty().then(|| {
-            let reason = idle_reason(&self.fetch.topic, &self.settings.group, topic_partitions, members);
-            tracing::warn!("{reason}");
-            reason
-        });
-        let generation = report::NewGeneration {
-            membership,
-            partitions,
-            starts,
-            topic_partitions,
-            idle_reason,
-        };
-        report::generation_started(&self.status, generation);
-    }
-
     /// Refreshes positions, lag and committed offsets in `/status`.
     fn publish_progress(&self, partitions: &[i32], progress: &BTreeMap<i32, Progress>, committed: &BTreeMap<i32, i64>) {
         let invalid = self.fetch.invalid_events.load(std::sync::atomic::Ordering::Relaxed);
@@ -383,4 +390,13 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     let mut ticker = interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker
+}
+
+/// Awaits `request` unless shutdown comes first (`None`): a stopping member does not wait on a broker
+/// that stopped answering.
+async fn unless_shutdown<T>(request: impl std::future::Future<Output = T>, shutdown: &CancellationToken) -> Option<T> {
+    tokio::select! {
+        outcome = request => Some(outcome),
+        () = shutdown.cancelled() => None,
+    }
 }

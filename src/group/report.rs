@@ -10,27 +10,45 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 
 use super::client::Membership;
-use crate::consume::Progress;
+use super::leader::{idle_reason, read_partition_counts};
+use crate::consume::{FetchContext, Progress};
 use crate::status::{ConsumerStatus, MemberState, PartitionStatus};
 
-/// A generation that just started, as `/status` shows it.
+/// A generation that just started, as this member sees it.
 pub struct NewGeneration<'a> {
     pub membership: &'a Membership,
     pub partitions: &'a [i32],
+    /// Where each owned partition starts.
     pub starts: &'a BTreeMap<i32, i64>,
-    pub topic_partitions: Option<i32>,
-    pub idle_reason: Option<String>,
+    /// Partitions per topic, when the leader already read them to assign.
+    pub partition_counts: Option<BTreeMap<String, i32>>,
 }
 
 /// Publishes the membership of a new generation: stable, with the owned partitions at their start offsets.
-pub fn generation_started(status: &watch::Sender<ConsumerStatus>, generation: NewGeneration<'_>) {
+/// A member that owns nothing says why, in the log and in `/status` (the seed's troubleshooting case).
+pub async fn generation_started(
+    status: &watch::Sender<ConsumerStatus>,
+    fetch: &FetchContext,
+    group: &str,
+    generation: NewGeneration<'_>,
+) {
     let NewGeneration {
         membership,
         partitions,
         starts,
-        topic_partitions,
-        idle_reason,
+        partition_counts,
     } = generation;
+    let partition_counts = match partition_counts {
+        Some(counts) => Some(counts),
+        None => read_partition_counts(&fetch.client).await.ok(),
+    };
+    let topic_partitions = partition_counts.and_then(|c| c.get(&fetch.topic).copied());
+    let members = membership.is_leader().then_some(membership.members.len());
+    let idle_reason = partitions.is_empty().then(|| {
+        let reason = idle_reason(&fetch.topic, group, topic_partitions, members);
+        tracing::warn!("{reason}");
+        reason
+    });
     let partitions = partitions
         .iter()
         .map(|&p| {
@@ -48,7 +66,7 @@ pub fn generation_started(status: &watch::Sender<ConsumerStatus>, generation: Ne
         s.generation = Some(membership.generation);
         s.leader = membership.is_leader();
         s.assignor = Some(membership.assignor.clone());
-        s.members = membership.is_leader().then_some(membership.members.len());
+        s.members = members;
         s.topic_partitions = topic_partitions.map(|p| p as usize);
         s.partitions = partitions;
         s.idle_reason = idle_reason;

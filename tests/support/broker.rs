@@ -105,6 +105,25 @@ impl Broker {
         }
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open but nothing is answered, as with a hung or
+    /// unreachable broker. [`resume`](Self::resume) lets it go on.
+    pub fn pause(&self) {
+        self.send_signal("STOP");
+    }
+
+    /// Lets a paused broker go on (SIGCONT).
+    pub fn resume(&self) {
+        self.send_signal("CONT");
+    }
+
+    fn send_signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the broker is running").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} tansu failed");
+    }
+
     /// An rskafka client, for reading back what the binaries wrote.
     pub async fn client(&self) -> Client {
         ClientBuilder::new(vec![self.address()])
