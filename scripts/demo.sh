@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BROKER_PORT="${BROKER_PORT:-9093}"
+# A shorter session than the consumer's 10 s default, so a hand-over is quick to watch: the broker holds a
+# rebalance for about half a session, and notices a killed consumer after a whole one.
+SESSION_TIMEOUT_MS="${SESSION_TIMEOUT_MS:-4000}"
 BOOTSTRAP="127.0.0.1:$BROKER_PORT"
 URL="tcp://$BOOTSTRAP"
 LOGS=target/demo
@@ -34,7 +37,7 @@ pids+=($!)
 for _ in $(seq 200); do port_busy "$BROKER_PORT" && break; sleep 0.05; done
 .tools/bin/tansu topic create first-topic --partitions 2 --broker "$URL" >/dev/null
 
-export KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" KAFKA_TOPIC=first-topic
+export KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" KAFKA_TOPIC=first-topic SESSION_TIMEOUT_MS
 PORT=5000 target/release/producer >"$LOGS/producer.log" 2>&1 &
 pids+=($!)
 CONSUMER_GROUP=first-group PORT=8000 target/release/consumer >"$LOGS/consumer-8000.log" 2>&1 &
@@ -48,10 +51,13 @@ cat <<MSG
   kafka-lab is running (logs in $LOGS/):
     lab page   http://localhost:5000
     broker     $BOOTSTRAP  (first-topic, 2 partitions)
-    consumers  http://localhost:8000/status  http://localhost:8001/status  (group first-group)
+    consumers  http://localhost:8000/status  http://localhost:8001/status  (group first-group,
+               session timeout ${SESSION_TIMEOUT_MS} ms)
 
   Try the workshop's steps: click Send Event, then stop the second consumer and watch the hand-over:
-    kill -INT $second_consumer
+    kill -INT $second_consumer     (it says goodbye: the group rebalances at once)
+  or crash it instead, and the group notices after the session timeout:
+    kill -KILL $second_consumer
 
   Press Ctrl+C to stop.
 MSG
