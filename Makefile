@@ -31,6 +31,7 @@ test: tools pure-rust
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items --quiet
 
 # The default build must not need a C compiler (rskafka without default features, gzip and snappy only).
 pure-rust:
