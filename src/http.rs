@@ -10,9 +10,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS};
 use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
@@ -89,16 +89,42 @@ pub fn not_found(path: &str) -> Response {
     error(StatusCode::NOT_FOUND, &format!("no such path: {path}"))
 }
 
-/// Reads a request body of at most `limit` bytes; a larger one is answered 413 without reading it all.
+/// The most a request may send before it is cut off. Past `limit`, a body is still read (and dropped) up to
+/// this size, so that a client busy sending it gets to read the 413: closing a connection with unread data
+/// resets it, and the client would see a network error instead of the answer.
+const READ_AT_MOST: u64 = 16 * 1024 * 1024;
+
+/// Reads a request body of at most `limit` bytes; a larger one is answered 413 and not kept. A declared
+/// `Content-Length` over [`READ_AT_MOST`] is refused before any of it is read (a client that sent
+/// `Expect: 100-continue`, as curl does for large bodies, then never sends it).
 pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response> {
-    match Limited::new(request.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(error(
+    let too_large = || {
+        error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("body is larger than {limit} bytes"),
-        )),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}"))),
+        )
+    };
+    let mut body = request.into_body();
+    if body.size_hint().lower() > READ_AT_MOST {
+        return Err(too_large());
     }
+    let mut kept = BytesMut::new();
+    let mut received: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| error(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        received += data.len() as u64;
+        if received > READ_AT_MOST {
+            return Err(too_large());
+        }
+        if received <= limit as u64 {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if received > limit as u64 {
+        return Err(too_large());
+    }
+    Ok(kept.freeze())
 }
 
 /// The value of `name` in a query string such as `after=3&x=y`.

@@ -119,15 +119,32 @@ async fn topic_field_overrides_the_default_topic() {
 }
 
 #[tokio::test]
+async fn a_declared_body_of_100_gib_is_refused_before_it_is_read() {
+    let broker = broker_with_topic().await;
+    let producer = Service::producer(&broker.address(), &[]).await;
+    let declared = 100 * 1024 * 1024 * 1024; // 100 GiB: never sent
+    let answer = http::request_head_only(producer.port, "POST", "/", declared);
+    let reply = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("no answer: the producer waited for the body")
+        .unwrap();
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert!(reply.json()["error"].as_str().is_some_and(|e| e.contains("larger")));
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
 async fn bad_input_is_rejected_and_nothing_is_produced() {
     let broker = broker_with_topic().await;
     let producer = Service::producer(&broker.address(), &[]).await;
     let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(1024 * 1024 + 10));
+    let bigger = format!(r#"{{"pad": "{}"}}"#, "x".repeat(3 * 1024 * 1024));
     let cases: Vec<(&str, &str, String, u16)> = vec![
         ("POST", "/", "{not json".into(), 400),
         ("POST", "/", "[1, 2]".into(), 400),
         ("POST", "/", "\"text\"".into(), 400),
         ("POST", "/", big, 413),
+        ("POST", "/", bigger, 413),
         ("POST", "/", r#"{"topic": ""}"#.into(), 400),
         ("POST", "/", r#"{"topic": 5}"#.into(), 400),
         ("POST", "/", r#"{"key": 5}"#.into(), 400),

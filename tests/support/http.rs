@@ -42,6 +42,20 @@ pub async fn request(
     parse(&raw)
 }
 
+/// Sends only a request's head, declaring a `Content-Length` of `declared` bytes, and reads the answer:
+/// a server that checks the declared length answers without waiting for a body that never comes.
+pub async fn request_head_only(port: u16, method: &str, path: &str, declared: u64) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    parse(&raw)
+}
+
 fn parse(raw: &[u8]) -> std::io::Result<Reply> {
     let text = String::from_utf8_lossy(raw);
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response: {text}"));
