@@ -95,7 +95,7 @@ pub fn not_found(path: &str) -> Response {
 const READ_AT_MOST: u64 = 16 * 1024 * 1024;
 
 /// Reads a request body of at most `limit` bytes; a larger one is answered 413 and not kept. A declared
-/// `Content-Length` over [`READ_AT_MOST`] is refused before any of it is read (a client that sent
+/// `Content-Length` over `READ_AT_MOST` (16 MiB) is refused before any of it is read (a client that sent
 /// `Expect: 100-continue`, as curl does for large bodies, then never sends it).
 pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response> {
     let too_large = || {

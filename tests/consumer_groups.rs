@@ -301,6 +301,38 @@ async fn a_broker_that_stops_answering_is_reported_and_does_not_hold_up_shutdown
 }
 
 #[tokio::test]
+async fn a_topic_created_after_the_group_formed_is_shared_out() {
+    let broker = Broker::start().await;
+    let mut env = FAST_GROUP.to_vec();
+    env.push(("KAFKA_TOPIC", "late-topic"));
+    let first = Service::consumer(&broker.address(), "late-group", &env).await;
+    let second = Service::consumer(&broker.address(), "late-group", &env).await;
+    for member in [&first, &second] {
+        eventually(SETTLE, "both members idle: no such topic yet", || async {
+            let seen = status(member).await;
+            let idle = seen["idle_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("does not exist"));
+            (seen["state"] == "stable" && idle).then_some(())
+        })
+        .await;
+    }
+
+    // The leader notices the new topic's partitions and has the group assigned again.
+    broker.create_topic("late-topic", 2);
+    let owned = wait_for_assignment(&[&first, &second], &[1, 1], SETTLE).await;
+    assert_ne!(owned[0], owned[1], "each member owns a different partition");
+    let producer = Service::producer(&broker.address(), &[("KAFKA_TOPIC", "late-topic")]).await;
+    post_ids(&producer, 1..=6).await;
+    eventually(SETTLE, "events 1..6 split between the two members", || async {
+        let got: BTreeSet<i64> = ids(&first).await.into_iter().chain(ids(&second).await).collect();
+        (got == (1..=6).collect()).then_some(())
+    })
+    .await;
+    assert!(!ids(&first).await.is_empty() && !ids(&second).await.is_empty());
+}
+
+#[tokio::test]
 async fn consumer_config_errors_name_the_variable() {
     let binary = support::process::consumer_binary();
     let (status, output) = support::process::run_to_exit(binary, &[], &[("KAFKA_BOOTSTRAP_SERVERS", "a:1")]);

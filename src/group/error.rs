@@ -9,9 +9,12 @@
 //! - **rediscover**: the coordinator moved to another broker or is not ready; FindCoordinator again.
 //! - **retry**: a passing problem; wait a little and try the same step again.
 
+use std::time::Duration;
+
 use kafka_protocol::ResponseError;
 
 use super::coordinator::ConnectionError;
+use crate::status::MemberState;
 
 /// A group operation that did not succeed, classified by what the member should do next.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,24 @@ impl GroupError {
             },
             _ => Self::Refused { context, error },
         })
+    }
+
+    /// How long to wait before joining again: not at all for a rebalance, a moment for a coordinator that
+    /// moved or is not ready yet, longer for what will not change by itself.
+    pub fn pause(&self) -> Duration {
+        match self {
+            Self::Rejoin { .. } | Self::RejoinFresh { .. } => Duration::ZERO,
+            Self::Rediscover { .. } => Duration::from_millis(500),
+            Self::Protocol { .. } | Self::Refused { .. } => Duration::from_secs(1),
+        }
+    }
+
+    /// What `/status` says while the member recovers from this error.
+    pub fn member_state(&self) -> MemberState {
+        match self {
+            Self::Rediscover { .. } => MemberState::BrokerUnavailable,
+            _ => MemberState::Joining,
+        }
     }
 
     /// Turns a code into `Ok(())` or the classified error.

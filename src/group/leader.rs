@@ -5,6 +5,12 @@
 //! assignment per member in its SyncGroup. Keeping this on the client side is what lets clients bring their
 //! own assignors (range, round-robin, sticky, ...) without upgrading brokers — and it is why every member
 //! must be able to lead: whoever joined first usually does.
+//!
+//! The leader also watches the partition counts it assigned from. Kafka does not tell a group that a topic
+//! grew partitions (or was created after the group formed): as in the Java client, the leader notices by
+//! itself and gets the group rebalanced. Java's leader simply rejoins (Apache Kafka rebalances when the
+//! leader sends JoinGroup); not every coordinator does that (Tansu hands back the old assignment), so our
+//! leader leaves and joins as a new member, which any coordinator answers with a rebalance.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +27,8 @@ use crate::kafka;
 pub struct LeaderPlan {
     pub assignments: Vec<(String, Bytes)>,
     pub partition_counts: BTreeMap<String, i32>,
+    /// The partition count of every topic a member subscribes to (0: no such topic), to watch for changes.
+    pub watched: BTreeMap<String, i32>,
 }
 
 /// Decodes the members' subscriptions, reads partition counts, runs the agreed assignor and encodes the
@@ -43,9 +51,29 @@ pub async fn plan_assignment(client: &Client, membership: &Membership) -> Result
         })?;
         assignments.push((member_id, bytes));
     }
+    let watched = subscribed_counts(&subscriptions, &partition_counts);
     Ok(LeaderPlan {
         assignments,
         partition_counts,
+        watched,
+    })
+}
+
+/// The partition count of every topic some member subscribes to; 0 for a topic that does not exist.
+fn subscribed_counts(subscriptions: &[MemberSubscription], counts: &BTreeMap<String, i32>) -> BTreeMap<String, i32> {
+    subscriptions
+        .iter()
+        .flat_map(|member| &member.topics)
+        .map(|topic| (topic.clone(), counts.get(topic).copied().unwrap_or(0)))
+        .collect()
+}
+
+/// How the watched partition counts changed, in words; `None` while they did not (or could not be read).
+pub async fn partition_change(client: &Client, watched: &BTreeMap<String, i32>) -> Option<String> {
+    let now = read_partition_counts(client).await.ok()?;
+    watched.iter().find_map(|(topic, &before)| {
+        let after = now.get(topic).copied().unwrap_or(0);
+        (after != before).then(|| format!("{topic} now has {after} partition{} (had {before})", plural(after)))
     })
 }
 
@@ -109,6 +137,21 @@ fn plural(count: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leader_watches_every_subscribed_topic_even_a_missing_one() {
+        let member = |id: &str, topics: &[&str]| MemberSubscription {
+            member_id: id.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+        };
+        let subscriptions = [member("a", &["first-topic"]), member("b", &["first-topic", "dlq"])];
+        let counts = BTreeMap::from([("first-topic".to_string(), 2), ("other".to_string(), 5)]);
+        let watched = subscribed_counts(&subscriptions, &counts);
+        assert_eq!(
+            watched,
+            BTreeMap::from([("dlq".to_string(), 0), ("first-topic".to_string(), 2)])
+        );
+    }
 
     #[test]
     fn idle_reason_names_partitions_and_members() {

@@ -6,8 +6,10 @@
 //!  │   stable: fetch owned partitions, Heartbeat every interval, commit every interval
 //!  │                                                                        │
 //!  └── rebalance: stop fetching, commit, rejoin ◀───── Heartbeat says "rebalance"
-//!      shutdown:  stop fetching, commit, LeaveGroup, done
+//!      shutdown:  stop fetching, commit, LeaveGroup, done     (leader: or a topic's partitions changed)
 //! ```
+//!
+//! This file is the joining side of the loop; `stable.rs` is the stable phase and the revoke.
 //!
 //! A **generation** is one round of this: every JoinGroup that completes starts a new generation number,
 //! and the coordinator only accepts heartbeats and commits that name the current one. That is how a member
@@ -23,9 +25,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::{interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+mod stable;
 
 use super::assign::ASSIGNORS;
 use super::client::{Joined, Membership};
@@ -34,13 +37,17 @@ use super::leader::plan_assignment;
 use super::link::CoordinatorLink;
 use super::protocol::{decode_assignment, encode_subscription};
 use super::report;
-use crate::consume::{starting_offsets, FetchContext, Fetchers, Progress};
+use crate::consume::{starting_offsets, FetchContext};
 use crate::status::{ConsumerStatus, MemberState};
 
 /// How long shutdown may spend on each of its final commit and LeaveGroup.
 const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_millis(600);
 /// How often `/status` is refreshed with fetch progress while stable.
 const STATUS_REFRESH: Duration = Duration::from_millis(200);
+/// How often the leader checks whether the subscribed topics' partition counts changed, and how long
+/// it waits for that Metadata answer (the heartbeat waits meanwhile).
+const METADATA_CHECK: Duration = Duration::from_secs(3);
+const METADATA_WAIT: Duration = Duration::from_secs(1);
 
 /// The group settings, as the Java client names them.
 #[derive(Debug, Clone)]
@@ -59,12 +66,17 @@ struct Generation {
     partitions: Vec<i32>,
     /// Where each owned partition starts: its committed offset (the starting points were committed).
     starts: BTreeMap<i32, i64>,
+    /// The leader's watched partition counts (see [`super::leader`]); `None` for a follower.
+    watched: Option<BTreeMap<String, i32>>,
 }
 
 /// Why a stable generation ended.
 enum Ended {
     Shutdown,
     Rejoin(GroupError),
+    /// The leader saw a subscribed topic's partition count change: it leaves and joins again as a new
+    /// member, which every coordinator answers with a rebalance.
+    Reassign,
 }
 
 /// A consumer group member: the loop described in the module docs.
@@ -110,8 +122,13 @@ impl Member {
             match ended {
                 Ended::Shutdown => break,
                 Ended::Rejoin(error) => self.recover(error, &shutdown).await,
+                Ended::Reassign => {
+                    self.leave().await;
+                    self.member_id.clear();
+                }
             }
         }
+        self.publish(|s| s.state = MemberState::Stopping);
         self.leave().await;
     }
 
@@ -122,11 +139,11 @@ impl Member {
         self.coordinator.get().await?;
         self.publish(|s| s.state = MemberState::Joining);
         let membership = self.join().await?;
-        let (assignments, counts) = if membership.is_leader() {
+        let (assignments, counts, watched) = if membership.is_leader() {
             let plan = plan_assignment(&self.fetch.client, &membership).await?;
-            (plan.assignments, Some(plan.partition_counts))
+            (plan.assignments, Some(plan.partition_counts), Some(plan.watched))
         } else {
-            (Vec::new(), None)
+            (Vec::new(), None, None)
         };
         let rebalance_timeout = self.settings.rebalance_timeout;
         let bytes = self
@@ -160,6 +177,7 @@ impl Member {
             membership,
             partitions,
             starts,
+            watched,
         })
     }
 
@@ -216,150 +234,26 @@ impl Member {
         }
     }
 
-    /// The stable phase: fetch, heartbeat and commit until a rebalance or shutdown; then give the
-    /// partitions back (stop fetching, commit).
-    async fn consume_generation(&mut self, generation: Generation, shutdown: &CancellationToken) -> Ended {
-        let fetchers = Fetchers::start(&self.fetch, &generation.starts);
-        let mut committed = generation.starts.clone();
-        let mut heartbeat = ticker(self.settings.heartbeat_interval);
-        let mut auto_commit = ticker(self.settings.auto_commit_interval);
-        let mut refresh = ticker(STATUS_REFRESH);
-        let gen_id = generation.membership.generation;
-        let ended = loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break Ended::Shutdown,
-                _ = heartbeat.tick() => {
-                    let outcome = unless_shutdown(self.heartbeat(gen_id), shutdown).await;
-                    if let Some(ended) = self.ended_by(outcome) {
-                        break ended;
-                    }
-                }
-                _ = auto_commit.tick() => {
-                    let progress = fetchers.progress();
-                    let outcome = unless_shutdown(self.commit(gen_id, &progress, &mut committed), shutdown).await;
-                    if let Some(ended) = self.ended_by(outcome) {
-                        break ended;
-                    }
-                }
-                _ = refresh.tick() => self.publish_progress(&generation.partitions, &fetchers.progress(), &committed),
-            }
-        };
-        self.revoke(gen_id, fetchers, &mut committed, &ended).await;
-        ended
-    }
-
-    /// Gives back this generation's partitions: every fetch loop is stopped before the final commit.
-    async fn revoke(&mut self, gen_id: i32, fetchers: Fetchers, committed: &mut BTreeMap<i32, i64>, ended: &Ended) {
-        let state = match ended {
-            Ended::Shutdown => MemberState::Stopping,
-            Ended::Rejoin(_) => MemberState::Rebalancing,
-        };
-        self.publish(|s| s.state = state);
-        let last_progress = fetchers.stop().await;
-        let generation_still_valid = !matches!(
-            ended,
-            Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. })
-        );
-        if generation_still_valid {
-            let commit = self.commit(gen_id, &last_progress, committed);
-            match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, commit).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("final commit of generation {gen_id} failed: {e}"),
-                Err(_) => {
-                    self.coordinator.forget();
-                    tracing::warn!("final commit of generation {gen_id}: no answer within {SHUTDOWN_STEP_TIMEOUT:?}");
-                }
-            }
-        }
-        tracing::info!(partitions = ?last_progress.keys().collect::<Vec<_>>(), "partitions revoked");
-    }
-
-    /// Whether a stable-phase request ends the generation: its error does, and so does shutdown cutting it
-    /// off (the connection is then mid-request and cannot be reused).
-    fn ended_by(&mut self, outcome: Option<Result<(), GroupError>>) -> Option<Ended> {
-        match outcome {
-            Some(Ok(())) => None,
-            Some(Err(error)) => Some(Ended::Rejoin(error)),
-            None => {
-                self.coordinator.forget();
-                Some(Ended::Shutdown)
-            }
-        }
-    }
-
-    /// Heartbeat, waiting at most a session timeout for the answer. As in the Java client, a member that got
-    /// no answer for that long treats the coordinator as lost (it has most likely been expired from the group
-    /// by now anyway) and finds it again.
-    async fn heartbeat(&mut self, generation: i32) -> Result<(), GroupError> {
-        let member_id = self.member_id.clone();
-        let timeout = self.settings.session_timeout;
-        self.coordinator
-            .get()
-            .await?
-            .heartbeat(generation, &member_id, timeout)
-            .await
-    }
-
-    /// Commits every position that moved since the last commit.
-    async fn commit(
-        &mut self,
-        generation: i32,
-        progress: &BTreeMap<i32, Progress>,
-        committed: &mut BTreeMap<i32, i64>,
-    ) -> Result<(), GroupError> {
-        let moved: BTreeMap<i32, i64> = progress
-            .iter()
-            .filter(|(p, progress)| committed.get(p) != Some(&progress.position))
-            .map(|(&p, progress)| (p, progress.position))
-            .collect();
-        if moved.is_empty() {
-            return Ok(());
-        }
-        let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
-        let timeout = self.settings.session_timeout;
-        self.coordinator
-            .get()
-            .await?
-            .commit(generation, &member_id, &topic, &moved, timeout)
-            .await?;
-        tracing::debug!(?moved, "committed");
-        committed.extend(moved);
-        Ok(())
-    }
-
     /// Reacts to an error as its class says (see [`GroupError`]), pausing where retrying at once won't help.
     async fn recover(&mut self, error: GroupError, shutdown: &CancellationToken) {
-        let pause = match &error {
-            GroupError::Rejoin { .. } => Duration::ZERO,
-            GroupError::RejoinFresh { .. } => {
-                self.member_id.clear();
-                Duration::ZERO
-            }
-            GroupError::Rediscover { .. } => {
-                self.coordinator.forget();
-                Duration::from_millis(500)
-            }
-            GroupError::Protocol { .. } | GroupError::Refused { .. } => Duration::from_secs(1),
-        };
-        let unavailable = matches!(error, GroupError::Rediscover { .. });
+        match error {
+            GroupError::RejoinFresh { .. } => self.member_id.clear(),
+            GroupError::Rediscover { .. } => self.coordinator.forget(),
+            _ => {}
+        }
         tracing::info!("{error}");
         self.publish(|s| {
-            s.state = if unavailable {
-                MemberState::BrokerUnavailable
-            } else {
-                MemberState::Joining
-            };
+            s.state = error.member_state();
             s.last_error = (!matches!(error, GroupError::Rejoin { .. })).then(|| error.to_string());
         });
         tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(error.pause()) => {}
             () = shutdown.cancelled() => {}
         }
     }
 
     /// LeaveGroup whenever we hold a member id (whatever the generation), so the group rebalances at once.
     async fn leave(&mut self) {
-        self.publish(|s| s.state = MemberState::Stopping);
         if self.member_id.is_empty() {
             return;
         }
@@ -376,27 +270,5 @@ impl Member {
 
     fn publish(&self, change: impl FnOnce(&mut ConsumerStatus)) {
         self.status.send_modify(change);
-    }
-
-    /// Refreshes positions, lag and committed offsets in `/status`.
-    fn publish_progress(&self, partitions: &[i32], progress: &BTreeMap<i32, Progress>, committed: &BTreeMap<i32, i64>) {
-        let invalid = self.fetch.invalid_events.load(std::sync::atomic::Ordering::Relaxed);
-        report::progress_changed(&self.status, partitions, progress, committed, invalid);
-    }
-}
-
-/// An interval that waits after a late tick instead of bursting to catch up.
-fn ticker(period: Duration) -> tokio::time::Interval {
-    let mut ticker = interval(period);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ticker
-}
-
-/// Awaits `request` unless shutdown comes first (`None`): a stopping member does not wait on a broker
-/// that stopped answering.
-async fn unless_shutdown<T>(request: impl std::future::Future<Output = T>, shutdown: &CancellationToken) -> Option<T> {
-    tokio::select! {
-        outcome = request => Some(outcome),
-        () = shutdown.cancelled() => None,
     }
 }
