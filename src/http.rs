@@ -16,7 +16,7 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS};
 use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -27,6 +27,11 @@ pub type Response = hyper::Response<Full<Bytes>>;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// A connection that sends no complete request head for this long is closed, so idle or stuck clients
+/// do not pile up.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait after a failed accept before accepting again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// A response with the given status, content type and body, allowing any origin.
 pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
@@ -156,7 +161,9 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
+                    // E.g. out of file descriptors: wait a little rather than spin.
                     tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },
@@ -167,7 +174,10 @@ where
             let response = handler(request);
             async move { Ok::<_, std::convert::Infallible>(response.await) }
         });
-        let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
