@@ -42,12 +42,6 @@ use crate::status::{ConsumerStatus, MemberState};
 
 /// How long shutdown may spend on each of its final commit and LeaveGroup.
 const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_millis(600);
-/// How often `/status` is refreshed with fetch progress while stable.
-const STATUS_REFRESH: Duration = Duration::from_millis(200);
-/// How often the leader checks whether the subscribed topics' partition counts changed, and how long
-/// it waits for that Metadata answer (the heartbeat waits meanwhile).
-const METADATA_CHECK: Duration = Duration::from_secs(3);
-const METADATA_WAIT: Duration = Duration::from_secs(1);
 
 /// The group settings, as the Java client names them.
 #[derive(Debug, Clone)]

@@ -12,12 +12,19 @@ use std::time::Duration;
 use tokio::time::{interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{Ended, Generation, Member, METADATA_CHECK, METADATA_WAIT, SHUTDOWN_STEP_TIMEOUT, STATUS_REFRESH};
+use super::{Ended, Generation, Member, SHUTDOWN_STEP_TIMEOUT};
 use crate::consume::{Fetchers, Progress};
 use crate::group::error::GroupError;
 use crate::group::leader::partition_change;
 use crate::group::report;
 use crate::status::MemberState;
+
+/// How often `/status` is refreshed with fetch progress while stable.
+const STATUS_REFRESH: Duration = Duration::from_millis(200);
+/// How often the leader checks whether the subscribed topics' partition counts changed, and how long
+/// it waits for that Metadata answer (the heartbeat waits meanwhile).
+const METADATA_CHECK: Duration = Duration::from_secs(3);
+const METADATA_WAIT: Duration = Duration::from_secs(1);
 
 impl Member {
     /// The stable phase: fetch, heartbeat and commit until a rebalance or shutdown; then give the
