@@ -195,15 +195,21 @@ impl Member {
             .map(|(&p, &o)| (p, o))
             .collect();
         if !decided.is_empty() {
-            let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
-            let timeout = self.settings.session_timeout;
-            self.coordinator
-                .get()
-                .await?
-                .commit(generation, &member_id, &topic, &decided, timeout)
-                .await?;
+            self.commit_offsets(generation, &decided).await?;
         }
         Ok(starts)
+    }
+
+    /// OffsetCommit of `offsets` (partition → next offset to read) in `generation`: the coordinator refuses
+    /// a commit from a member or generation it no longer knows, so a stale member cannot move the offsets.
+    async fn commit_offsets(&mut self, generation: i32, offsets: &BTreeMap<i32, i64>) -> Result<(), GroupError> {
+        let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
+        let timeout = self.settings.session_timeout;
+        self.coordinator
+            .get()
+            .await?
+            .commit(generation, &member_id, &topic, offsets, timeout)
+            .await
     }
 
     /// JoinGroup, answering MEMBER_ID_REQUIRED by joining again with the id the coordinator gave.

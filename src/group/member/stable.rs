@@ -141,13 +141,7 @@ impl Member {
         if moved.is_empty() {
             return Ok(());
         }
-        let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
-        let timeout = self.settings.session_timeout;
-        self.coordinator
-            .get()
-            .await?
-            .commit(generation, &member_id, &topic, &moved, timeout)
-            .await?;
+        self.commit_offsets(generation, &moved).await?;
         tracing::debug!(?moved, "committed");
         committed.extend(moved);
         Ok(())
