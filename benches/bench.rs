@@ -1,6 +1,7 @@
-//! `make bench`: measures the release binaries against a real (Tansu) broker and reports each figure beside
-//! its target. It measures and reports; it never fails on slowness, only when it cannot measure at all
-//! (no broker, no binary). The report is printed as markdown and written to `target/bench/report.{md,json}`.
+//! `make bench`: measures the release binaries against a real broker (Tansu; Apache Kafka with
+//! `make bench BROKER=kafka`) and reports each figure beside its target. It measures and reports; it never
+//! fails on slowness, only when it cannot measure at all (no broker, no binary). The report is printed as
+//! markdown and written to `target/bench/report-<broker>.{md,json}`.
 //!
 //! Scenarios, in order: click→consumed latency, producer throughput, consumer catch-up, a consumer holding
 //! a large unread backlog, hand-over after SIGINT and SIGKILL, then start-up times and binary sizes.
@@ -18,7 +19,7 @@ use kafka_lab::event::wall_clock;
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use rskafka::record::Record;
 use serde_json::{json, Value};
-use support::{http, Broker, Service};
+use support::{http, Cluster, Flavor, Service};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::sleep;
@@ -33,7 +34,6 @@ const BACKLOG: u64 = 50_000;
 const BIG_BACKLOG: u64 = 1_000_000;
 /// Producing plus consuming the big backlog may take this long; beyond it the backlog is scaled down.
 const BIG_BACKLOG_BUDGET: Duration = Duration::from_secs(50);
-const HANDOVER_SESSION_MS: u64 = 2000;
 
 /// A target beside a figure: an upper bound that is checked, or a description that is not.
 #[derive(Clone, Copy)]
@@ -312,7 +312,7 @@ async fn keep_posting(port: u16, next_id: Arc<AtomicU64>, stop: Arc<AtomicBool>)
 /// Writes `count` small JSON events straight to Kafka (both partitions at once, 2000 per request: requests
 /// of about 10 to 64 KB stall ~40 ms on loopback, as rskafka writes a frame's length and body separately
 /// without TCP_NODELAY).
-async fn produce_direct(broker: &Broker, topic: &str, count: u64) -> Duration {
+async fn produce_direct(broker: &Cluster, topic: &str, count: u64) -> Duration {
     let client = broker.client().await;
     let start = Instant::now();
     let per_partition = |partition: i32| {
@@ -343,7 +343,9 @@ async fn produce_direct(broker: &Broker, topic: &str, count: u64) -> Duration {
 
 /// The run: one broker, one producer, consumers started per scenario.
 struct Bench {
-    broker: Broker,
+    broker: Cluster,
+    /// The hand-over scenario's session timeout: the shortest the broker accepts comfortably.
+    handover_session_ms: u64,
     producer: Service,
     report: Report,
     /// (binary, milliseconds from spawn to the first `/ping` 200) of every service started.
@@ -361,7 +363,7 @@ impl Bench {
     }
 
     async fn consumer(&mut self, topic: &str, group: &str, extra: &[(&str, &str)]) -> Service {
-        let bootstrap = self.broker.address();
+        let bootstrap = self.broker.bootstrap();
         let mut env = vec![("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()), ("KAFKA_TOPIC", topic)];
         env.extend([("CONSUMER_GROUP", group), ("RUST_LOG", "info")]);
         env.extend_from_slice(extra);
@@ -598,7 +600,7 @@ impl Bench {
         let _ = poster.await;
 
         let (status, exited) = exit.await.expect("signalling the consumer");
-        let session_s = HANDOVER_SESSION_MS as f64 / 1000.0;
+        let session_s = self.handover_session_ms as f64 / 1000.0;
         let (bound, original) = if signal == "INT" {
             (1.5, "7 s")
         } else {
@@ -643,12 +645,13 @@ fn load_average() -> String {
 
 async fn run() -> Report {
     let load_before = load_average();
-    let broker = Broker::start().await;
+    let flavor = flavor_from_env();
+    let broker = Cluster::of(flavor, true).await;
     for topic in ["first-topic", "load", "backlog", "million", "handover"] {
-        broker.create_topic(topic, 2);
+        broker.create_topic(topic, 2).await;
     }
     let start = Instant::now();
-    let address = broker.address();
+    let address = broker.bootstrap();
     let producer = Service::start(PRODUCER, &[("KAFKA_BOOTSTRAP_SERVERS", &address), ("RUST_LOG", "info")]).await;
     let startups = vec![("producer", millis(start.elapsed()))];
     let mut report = Report::default();
@@ -657,8 +660,14 @@ async fn run() -> Report {
         "footprint",
         &[("producer RSS, idle after start", idle, "MiB", AtMost(8.0), "50 MiB")],
     );
+    // Apache Kafka refuses sessions under 6 s (group.min.session.timeout.ms).
+    let handover_session_ms = match flavor {
+        Flavor::Kafka => 6000,
+        Flavor::Tansu => 2000,
+    };
     let mut bench = Bench {
         broker,
+        handover_session_ms,
         producer,
         report,
         startups,
@@ -670,7 +679,7 @@ async fn run() -> Report {
     let (produce_50k, consume_50k) = bench.consumer_throughput().await;
     bench.big_backlog(produce_50k + consume_50k).await;
 
-    let session = HANDOVER_SESSION_MS.to_string();
+    let session = handover_session_ms.to_string();
     let env = [("SESSION_TIMEOUT_MS", session.as_str())];
     let first = bench.consumer("handover", "bench-handover", &env).await;
     let second = bench.consumer("handover", "bench-handover", &env).await;
@@ -678,17 +687,27 @@ async fn run() -> Report {
     let newcomer = bench.consumer("handover", "bench-handover", &env).await;
     bench.handover([survivor, newcomer], "KILL").await;
     bench.report.note(format!(
-        "Hand-over consumers run with SESSION_TIMEOUT_MS={HANDOVER_SESSION_MS} (heartbeat every {} ms, the default \
-         tenth); the signalled member is the group leader; an event is posted every 20 ms, dealt round-robin. Tansu \
-         holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s. The survivor hears of a rebalance at its next \
-         heartbeat, so expect 1 s + 0..0.2 s after SIGINT; after SIGKILL the coordinator first expires the member \
-         (session timeout after its last heartbeat: 1.8..2 s after the kill), so expect about 2.8..3.2 s.",
-        HANDOVER_SESSION_MS / 10
+        "Hand-over consumers run with SESSION_TIMEOUT_MS={handover_session_ms} (heartbeat every {} ms, the \
+         default tenth); the signalled member is the group leader; an event is posted every 20 ms, dealt \
+         round-robin. The survivor hears of a rebalance at its next heartbeat; after SIGKILL the coordinator \
+         first expires the member (a session timeout after its last heartbeat).",
+        handover_session_ms / 10
     ));
+    bench.report.note(match flavor {
+        Flavor::Tansu => "Tansu holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s, so expect 1 s + \
+            0..0.2 s after SIGINT and about 2.8..3.2 s after SIGKILL.",
+        Flavor::Kafka => "Apache Kafka completes a rebalance as soon as every member has rejoined, so expect \
+            about a heartbeat interval after SIGINT and a session timeout plus a heartbeat after SIGKILL.",
+    });
     bench.startup_and_size_rows();
+    bench.report.note(match flavor {
+        Flavor::Tansu => "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse.",
+        Flavor::Kafka => "Broker: Apache Kafka 4.4.0 (kafka/pom.xml), a controller and two brokers on loopback, \
+            topics with replication factor 2 (acks=all: every produce waits for both replicas).",
+    });
     bench.report.note(
-        "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse; consumers use the default \
-         FETCH_MAX_WAIT_MS (20 ms). Start-up is timed around the test helper, which polls /ping every 10 ms.",
+        "Consumers use the default FETCH_MAX_WAIT_MS (20 ms). Start-up is timed around the test helper, which \
+         polls /ping every 10 ms.",
     );
     let load = format!(
         "1-minute load average: {load_before} at the start, {} at the end",
@@ -697,6 +716,14 @@ async fn run() -> Report {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     bench.report.note(format!("{load} ({cores} cores)."));
     bench.report
+}
+
+/// `BROKER=kafka` measures on Apache Kafka, anything else (or nothing) on Tansu.
+fn flavor_from_env() -> Flavor {
+    match std::env::var("BROKER").as_deref() {
+        Ok("kafka") => Flavor::Kafka,
+        _ => Flavor::Tansu,
+    }
 }
 
 fn main() {
@@ -715,10 +742,11 @@ fn main() {
     println!("{markdown}");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).expect("creating target/bench");
-    std::fs::write(dir.join("report.md"), &markdown).expect("writing report.md");
+    let broker = format!("{:?}", flavor_from_env()).to_lowercase();
+    std::fs::write(dir.join(format!("report-{broker}.md")), &markdown).expect("writing the report");
     let json = json!({ "runtime_s": runtime.as_secs_f64(), "producer": PRODUCER, "consumer": CONSUMER,
         "rows": report.rows, "notes": report.notes });
     let json = serde_json::to_string_pretty(&json).expect("encoding the report");
-    std::fs::write(dir.join("report.json"), json).expect("writing report.json");
+    std::fs::write(dir.join(format!("report-{broker}.json")), json).expect("writing the report");
     println!("Written to {}", dir.display());
 }

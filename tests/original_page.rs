@@ -1,6 +1,6 @@
 //! The original workshop page (a React app on localhost:3000) and its exact requests, against both real
-//! binaries and a real broker (Tansu). Nothing is mocked: both binaries must still answer them as the Python
-//! services did.
+//! binaries and real brokers (Apache Kafka and Tansu). Nothing is mocked: both binaries must still answer
+//! them as the Python services did.
 
 mod support;
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::http::{self, post_json};
-use support::{eventually, Broker, Service};
+use support::{eventually, Cluster, Flavor, Service};
 
 /// How long to wait for the consumer: consumers on Tansu take a few seconds to join and rebalance.
 const WAIT: Duration = Duration::from_secs(20);
@@ -21,11 +21,21 @@ const ORIGIN: (&str, &str) = ("Origin", "http://localhost:3000");
 /// The original workshop page (a React app on localhost:3000) made exactly these requests; both binaries
 /// must still answer them as the Python services did.
 #[tokio::test]
-async fn original_page_requests_still_work() {
-    let broker = Broker::start().await;
-    broker.create_topic("first-topic", 2);
-    let producer = Service::producer(&broker.address(), &[]).await;
-    let consumer = Service::consumer(&broker.address(), "first-group", &[SESSION]).await;
+async fn original_page_requests_still_work_on_kafka() {
+    original_page_requests_still_work(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn original_page_requests_still_work_on_tansu() {
+    original_page_requests_still_work(Flavor::Tansu).await;
+}
+
+/// The workshop's own names (`first-topic`, `first-group`); no other test of this binary uses its cluster.
+async fn original_page_requests_still_work(flavor: Flavor) {
+    let cluster = Cluster::of(flavor, false).await;
+    cluster.create_topic("first-topic", 2).await;
+    let producer = Service::producer(&cluster.bootstrap(), &[]).await;
+    let consumer = Service::consumer(&cluster.bootstrap(), "first-group", &[SESSION]).await;
 
     producer_answers_preflight_and_ping(producer.port).await;
     consumer_answers_ping_and_get(consumer.port).await;

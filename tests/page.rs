@@ -1,4 +1,5 @@
-//! The lab page in a real browser, against a real broker (Tansu) and the real binaries. Nothing is mocked.
+//! The lab page in a real browser, against a real broker (Apache Kafka and Tansu, one run each) and the real
+//! binaries. Nothing is mocked.
 //!
 //! The browser is Debian's headless Chromium, driven by Playwright (`tests/browser/drive.js`, see
 //! `support::browser`) one step at a time: the test sends a command, then reads what the page shows and
@@ -13,7 +14,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use support::browser::{events, id_set, ids, is_online_in, owned, panel, panels, summary, Browser};
 use support::process::consumer_binary;
-use support::{Broker, Service};
+use support::{Cluster, Flavor, Service};
 
 /// Consumers in these tests notice a lost member within seconds.
 const SESSION: (&str, &str) = ("SESSION_TIMEOUT_MS", "6000");
@@ -23,9 +24,20 @@ const BLUE: &str = "rgb(29, 78, 216)";
 const ORANGE: &str = "rgb(194, 65, 12)";
 
 #[tokio::test]
-async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer() {
+async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer_on_kafka() {
+    lab_page_shows_the_split_the_fan_out_and_an_offline_consumer(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer_on_tansu() {
+    lab_page_shows_the_split_the_fan_out_and_an_offline_consumer(Flavor::Tansu).await;
+}
+
+async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer(flavor: Flavor) {
+    // One browser at a time: two Chromiums and a Kafka cluster would crowd a 2-core machine.
+    let _turn = support::one_at_a_time().await;
     let started = Instant::now();
-    let mut lab = Lab::start().await;
+    let mut lab = Lab::start(flavor).await;
     lab.two_consumers_of_one_group_split_the_partitions().await;
     lab.each_event_reaches_one_consumer_of_the_group().await;
     lab.screenshots_at_desktop_and_phone_width();
@@ -36,11 +48,13 @@ async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer() {
     lab.the_producer_offline_disables_send_and_nothing_foreign_was_asked()
         .await;
     drop(lab);
-    eprintln!("lab page scenario took {:?}", started.elapsed());
+    eprintln!("{flavor:?}: lab page scenario took {:?}", started.elapsed());
 }
 
-/// A broker, the producer, two consumers of first-group, and the page open on all three. Fields drop in
-/// order: the browser closes before the services stop, and the broker stops last.
+/// A cluster, the producer, two consumers of first-group, and the page open on all three. Fields drop in
+/// order: the browser closes before the services stop, and the cluster stops last. The names are the
+/// workshop's own (`first-topic`, `first-group`: the page colours first-group blue); no other test of this
+/// binary uses its cluster.
 struct Lab {
     browser: Browser,
     producer: Service,
@@ -50,20 +64,21 @@ struct Lab {
     page_url: String,
     first_url: String,
     second_url: String,
-    _broker: Broker,
+    _cluster: Cluster,
 }
 
 impl Lab {
-    async fn start() -> Self {
-        let broker = Broker::start().await;
-        broker.create_topic("first-topic", 2);
-        let bootstrap = broker.address();
+    async fn start(flavor: Flavor) -> Self {
+        let cluster = Cluster::of(flavor, false).await;
+        cluster.create_topic("first-topic", 2).await;
+        let bootstrap = cluster.bootstrap();
         let producer = Service::producer(&bootstrap, &[]).await;
         let first = Service::consumer(&bootstrap, "first-group", &[SESSION]).await;
         let second = Service::consumer(&bootstrap, "first-group", &[SESSION]).await;
 
         // The page comes from the producer; the consumers are named in its address, as a shared link would.
         let mut browser = Browser::start();
+        browser.screenshot_prefix = format!("{flavor:?}-").to_lowercase();
         let page_url = format!(
             "http://127.0.0.1:{}/?consumers={},{}",
             producer.port, first.port, second.port
@@ -78,7 +93,7 @@ impl Lab {
             second,
             bootstrap,
             page_url,
-            _broker: broker,
+            _cluster: cluster,
         }
     }
 

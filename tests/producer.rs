@@ -1,4 +1,5 @@
-//! The producer against a real broker: what the workshop's page and scripts do, and what they get wrong.
+//! The producer against real brokers (Apache Kafka and Tansu, each scenario on both): what the workshop's
+//! page and scripts do, and what they get wrong.
 
 mod support;
 
@@ -7,14 +8,9 @@ use std::time::Duration;
 
 use kafka_lab::partitioner::partition_for_key;
 use support::http::{self, post_json};
+use support::lab::Lab;
 use support::process::run_to_exit;
-use support::{Broker, Service};
-
-async fn broker_with_topic() -> Broker {
-    let broker = Broker::start().await;
-    broker.create_topic("first-topic", 2);
-    broker
-}
+use support::{Cluster, Flavor, Service};
 
 fn is_wall_clock(value: &serde_json::Value) -> bool {
     let text = value.as_str().unwrap_or_default();
@@ -25,9 +21,21 @@ fn is_wall_clock(value: &serde_json::Value) -> bool {
 }
 
 #[tokio::test]
-async fn posted_event_is_in_kafka_with_produced_stamp() {
-    let broker = broker_with_topic().await;
-    let producer = Service::producer(&broker.address(), &[]).await;
+async fn posted_event_is_in_kafka_with_produced_stamp_on_kafka() {
+    posted_event_is_in_kafka_with_produced_stamp(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn posted_event_is_in_kafka_with_produced_stamp_on_tansu() {
+    posted_event_is_in_kafka_with_produced_stamp(Flavor::Tansu).await;
+}
+
+async fn posted_event_is_in_kafka_with_produced_stamp(flavor: Flavor) {
+    let Lab {
+        cluster,
+        topic,
+        producer,
+    } = Lab::start(flavor).await;
 
     let reply = post_json(
         producer.port,
@@ -38,11 +46,11 @@ async fn posted_event_is_in_kafka_with_produced_stamp() {
     .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     let delivery = reply.json();
-    assert_eq!(delivery["topic"], "first-topic");
+    assert_eq!(delivery["topic"], topic.as_str());
     let partition = delivery["partition"].as_i64().unwrap() as i32;
     let offset = delivery["offset"].as_i64().unwrap();
 
-    let records = broker.read_all("first-topic", partition).await;
+    let records = cluster.read_all(&topic, partition).await;
     let (_, _, event) = records
         .iter()
         .find(|(o, _, _)| *o == offset)
@@ -54,17 +62,29 @@ async fn posted_event_is_in_kafka_with_produced_stamp() {
 }
 
 #[tokio::test]
-async fn unkeyed_events_alternate_between_partitions() {
-    let broker = broker_with_topic().await;
-    let producer = Service::producer(&broker.address(), &[]).await;
+async fn unkeyed_events_alternate_between_partitions_on_kafka() {
+    unkeyed_events_alternate_between_partitions(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn unkeyed_events_alternate_between_partitions_on_tansu() {
+    unkeyed_events_alternate_between_partitions(Flavor::Tansu).await;
+}
+
+async fn unkeyed_events_alternate_between_partitions(flavor: Flavor) {
+    let Lab {
+        cluster,
+        topic,
+        producer,
+    } = Lab::start(flavor).await;
     for id in 0..100 {
         let reply = post_json(producer.port, "/", &format!(r#"{{"id": {id}}}"#))
             .await
             .unwrap();
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    let p0 = broker.read_all("first-topic", 0).await.len();
-    let p1 = broker.read_all("first-topic", 1).await.len();
+    let p0 = cluster.read_all(&topic, 0).await.len();
+    let p1 = cluster.read_all(&topic, 1).await.len();
     assert_eq!(p0 + p1, 100);
     assert!(
         (45..=55).contains(&p0),
@@ -73,10 +93,20 @@ async fn unkeyed_events_alternate_between_partitions() {
 }
 
 #[tokio::test]
-async fn keyed_events_land_on_the_murmur2_partition() {
-    let broker = Broker::start().await;
-    broker.create_topic("keyed", 3);
-    let producer = Service::producer(&broker.address(), &[("KAFKA_TOPIC", "keyed")]).await;
+async fn keyed_events_land_on_the_murmur2_partition_on_kafka() {
+    keyed_events_land_on_the_murmur2_partition(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn keyed_events_land_on_the_murmur2_partition_on_tansu() {
+    keyed_events_land_on_the_murmur2_partition(Flavor::Tansu).await;
+}
+
+async fn keyed_events_land_on_the_murmur2_partition(flavor: Flavor) {
+    let cluster = Cluster::of(flavor, false).await;
+    let keyed = cluster.name("keyed");
+    cluster.create_topic(&keyed, 3).await;
+    let producer = Service::producer(&cluster.bootstrap(), &[("KAFKA_TOPIC", &keyed)]).await;
     let mut expected: HashMap<String, i64> = HashMap::new();
     for id in 0..30 {
         let key = format!("user-{id}");
@@ -91,7 +121,7 @@ async fn keyed_events_land_on_the_murmur2_partition() {
         expected.insert(key, reply.json()["partition"].as_i64().unwrap());
     }
     for partition in 0..3 {
-        for (_, key, _) in broker.read_all("keyed", partition).await {
+        for (_, key, _) in cluster.read_all(&keyed, partition).await {
             let key = key.expect("every record has its key");
             assert_eq!(expected[&key], i64::from(partition), "{key}");
         }
@@ -99,29 +129,41 @@ async fn keyed_events_land_on_the_murmur2_partition() {
 }
 
 #[tokio::test]
-async fn topic_field_overrides_the_default_topic() {
-    let broker = broker_with_topic().await;
-    broker.create_topic("fanout-topic", 2);
-    let producer = Service::producer(&broker.address(), &[]).await;
-    let reply = post_json(producer.port, "/", r#"{"id": 7, "topic": "fanout-topic"}"#)
-        .await
-        .unwrap();
+async fn topic_field_overrides_the_default_topic_on_kafka() {
+    topic_field_overrides_the_default_topic(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn topic_field_overrides_the_default_topic_on_tansu() {
+    topic_field_overrides_the_default_topic(Flavor::Tansu).await;
+}
+
+async fn topic_field_overrides_the_default_topic(flavor: Flavor) {
+    let Lab {
+        cluster,
+        topic,
+        producer,
+    } = Lab::start(flavor).await;
+    let fanout = cluster.name("fanout-topic");
+    cluster.create_topic(&fanout, 2).await;
+    let body = format!(r#"{{"id": 7, "topic": "{fanout}"}}"#);
+    let reply = post_json(producer.port, "/", &body).await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json()["topic"], "fanout-topic");
+    assert_eq!(reply.json()["topic"], fanout.as_str());
     let partition = reply.json()["partition"].as_i64().unwrap() as i32;
-    let records = broker.read_all("fanout-topic", partition).await;
+    let records = cluster.read_all(&fanout, partition).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].2["id"], 7);
     assert_eq!(
-        broker.end_offset("first-topic", 0).await + broker.end_offset("first-topic", 1).await,
+        cluster.end_offset(&topic, 0).await + cluster.end_offset(&topic, 1).await,
         0
     );
 }
 
+/// HTTP-only: needs a broker address but does not depend on which broker it is.
 #[tokio::test]
 async fn a_declared_body_of_100_gib_is_refused_before_it_is_read() {
-    let broker = broker_with_topic().await;
-    let producer = Service::producer(&broker.address(), &[]).await;
+    let Lab { producer, .. } = Lab::start(Flavor::Tansu).await;
     let declared = 100 * 1024 * 1024 * 1024; // 100 GiB: never sent
     let answer = http::request_head_only(producer.port, "POST", "/", declared);
     let reply = tokio::time::timeout(Duration::from_secs(10), answer)
@@ -134,9 +176,21 @@ async fn a_declared_body_of_100_gib_is_refused_before_it_is_read() {
 }
 
 #[tokio::test]
-async fn bad_input_is_rejected_and_nothing_is_produced() {
-    let broker = broker_with_topic().await;
-    let producer = Service::producer(&broker.address(), &[]).await;
+async fn bad_input_is_rejected_and_nothing_is_produced_on_kafka() {
+    bad_input_is_rejected_and_nothing_is_produced(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_and_nothing_is_produced_on_tansu() {
+    bad_input_is_rejected_and_nothing_is_produced(Flavor::Tansu).await;
+}
+
+async fn bad_input_is_rejected_and_nothing_is_produced(flavor: Flavor) {
+    let Lab {
+        cluster,
+        topic,
+        producer,
+    } = Lab::start(flavor).await;
     let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(1024 * 1024 + 10));
     let bigger = format!(r#"{{"pad": "{}"}}"#, "x".repeat(3 * 1024 * 1024));
     let cases: Vec<(&str, &str, String, u16)> = vec![
@@ -165,14 +219,14 @@ async fn bad_input_is_rejected_and_nothing_is_produced() {
         );
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
-    assert_eq!(broker.end_offset("first-topic", 0).await, 0);
-    assert_eq!(broker.end_offset("first-topic", 1).await, 0);
+    assert_eq!(cluster.end_offset(&topic, 0).await, 0);
+    assert_eq!(cluster.end_offset(&topic, 1).await, 0);
 }
 
+/// HTTP-only: needs a broker address but does not depend on which broker it is.
 #[tokio::test]
 async fn ping_and_cors_preflight() {
-    let broker = broker_with_topic().await;
-    let producer = Service::producer(&broker.address(), &[]).await;
+    let Lab { producer, .. } = Lab::start(Flavor::Tansu).await;
     let ping = http::get(producer.port, "/ping").await.unwrap();
     assert_eq!((ping.status, ping.body.as_str()), (200, "pong"));
     assert_eq!(ping.header("access-control-allow-origin"), Some("*"));
@@ -210,22 +264,43 @@ async fn missing_or_malformed_env_var_exits_2_naming_it() {
 }
 
 #[tokio::test]
-async fn bootstrap_works_when_the_first_broker_is_down() {
-    let broker = broker_with_topic().await;
+async fn bootstrap_works_when_the_first_broker_is_down_on_kafka() {
+    bootstrap_works_when_the_first_broker_is_down(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn bootstrap_works_when_the_first_broker_is_down_on_tansu() {
+    bootstrap_works_when_the_first_broker_is_down(Flavor::Tansu).await;
+}
+
+async fn bootstrap_works_when_the_first_broker_is_down(flavor: Flavor) {
+    let Lab { cluster, topic, .. } = Lab::start(flavor).await;
     let dead = format!("127.0.0.1:{}", support::free_port());
-    let producer = Service::producer(&format!("{dead},{}", broker.address()), &[]).await;
+    let bootstrap = format!("{dead},{}", cluster.bootstrap());
+    let producer = Service::producer(&bootstrap, &[("KAFKA_TOPIC", &topic)]).await;
     let reply = post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[tokio::test]
-async fn broker_down_gives_503_and_recovers_without_restart() {
-    let mut broker = broker_with_topic().await;
-    let port = broker.port;
-    let producer = Service::producer(&broker.address(), &[]).await;
+async fn broker_down_gives_503_and_recovers_without_restart_on_kafka() {
+    broker_down_gives_503_and_recovers_without_restart(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn broker_down_gives_503_and_recovers_without_restart_on_tansu() {
+    broker_down_gives_503_and_recovers_without_restart(Flavor::Tansu).await;
+}
+
+async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
+    let Lab {
+        mut cluster,
+        topic,
+        producer,
+    } = Lab::start_on(Cluster::of(flavor, true).await).await;
     assert_eq!(post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap().status, 200);
 
-    broker.stop();
+    cluster.stop_brokers();
     let reply = post_json(producer.port, "/", r#"{"id": 2}"#).await.unwrap();
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(
@@ -235,22 +310,25 @@ async fn broker_down_gives_503_and_recovers_without_restart() {
     );
     assert_eq!(http::get(producer.port, "/ping").await.unwrap().status, 200);
 
-    let broker = Broker::start_on(port).await;
-    broker.create_topic("first-topic", 2);
-    let reply = support::eventually(Duration::from_secs(15), "a 200 after the broker came back", || async {
+    cluster.start_brokers().await;
+    if flavor == Flavor::Tansu {
+        // Tansu keeps its topics in memory: a restarted one starts empty.
+        cluster.create_topic(&topic, 2).await;
+    }
+    let reply = support::eventually(Duration::from_secs(60), "a 200 after the broker came back", || async {
         let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.ok()?;
         (reply.status == 200).then_some(reply)
     })
     .await;
     let partition = reply.json()["partition"].as_i64().unwrap() as i32;
-    let records = broker.read_all("first-topic", partition).await;
+    let records = cluster.read_all(&topic, partition).await;
     assert!(records.iter().any(|(_, _, event)| event["id"] == 3));
 }
 
+/// Signals: needs a broker address but does not depend on which broker it is.
 #[tokio::test]
 async fn sigterm_exits_zero() {
-    let broker = broker_with_topic().await;
-    let mut producer = Service::producer(&broker.address(), &[]).await;
+    let Lab { mut producer, .. } = Lab::start(Flavor::Tansu).await;
     let status = producer.signal("TERM");
     assert_eq!(status.code(), Some(0), "{}", producer.logs());
 }

@@ -18,7 +18,8 @@ async def main():
         bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         group_id=os.environ["CONSUMER_GROUP"],
         auto_offset_reset="earliest",
-        session_timeout_ms=3000,
+        # Apache Kafka refuses sessions under 6 s (group.min.session.timeout.ms); Tansu takes 3 s.
+        session_timeout_ms=int(os.environ.get("SESSION_TIMEOUT_MS", "6000")),
         heartbeat_interval_ms=300,
         auto_commit_interval_ms=500,
     )

@@ -41,6 +41,8 @@ pub struct Browser {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    /// Put before every screenshot's name (e.g. the broker the test runs on).
+    pub screenshot_prefix: String,
 }
 
 impl Browser {
@@ -58,7 +60,12 @@ impl Browser {
             .expect("starting node tests/browser/drive.js (is Node.js installed?)");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("drive.js stdout"));
-        Self { child, stdin, stdout }
+        Self {
+            child,
+            stdin,
+            stdout,
+            screenshot_prefix: String::new(),
+        }
     }
 
     /// Runs one command in the browser and returns its result; panics with the browser's error.
@@ -97,7 +104,7 @@ impl Browser {
     pub fn screenshot(&mut self, name: &str, full_page: bool) -> PathBuf {
         let dir = project_root().join("target/page");
         std::fs::create_dir_all(&dir).expect("creating target/page");
-        let path = dir.join(format!("{name}.png"));
+        let path = dir.join(format!("{}{name}.png", self.screenshot_prefix));
         self.run(json!({"cmd": "screenshot", "path": path, "fullPage": full_page}));
         path
     }

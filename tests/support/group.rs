@@ -8,9 +8,6 @@ use serde_json::Value;
 use super::http;
 use super::Service;
 
-/// Settings that make rebalances quick on the test broker (it holds JoinGroup for max(1 s, session / 2)).
-pub const FAST_GROUP: &[(&str, &str)] = &[("SESSION_TIMEOUT_MS", "3000"), ("HEARTBEAT_INTERVAL_MS", "300")];
-
 /// Every event the consumer still holds, via the non-destructive `/events` read.
 pub async fn events(consumer: &Service) -> Vec<Value> {
     let reply = http::get(consumer.port, "/events?after=0&limit=5000")
@@ -61,6 +58,15 @@ pub async fn wait_for_assignment(consumers: &[&Service], expected: &[usize], tim
         }
         let sizes: Vec<usize> = owned_sets.iter().map(|s| s.len()).collect();
         (sizes == expected && generations.len() == 1).then_some(owned_sets)
+    })
+    .await
+}
+
+/// Waits until `consumer` holds events with all of `wanted` ids (30 s at most).
+pub async fn wait_for_ids(consumer: &Service, wanted: &BTreeSet<i64>, what: &str) {
+    super::eventually(Duration::from_secs(30), what, || async {
+        let got: BTreeSet<i64> = ids(consumer).await.into_iter().collect();
+        wanted.is_subset(&got).then_some(())
     })
     .await
 }

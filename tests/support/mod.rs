@@ -1,14 +1,18 @@
-//! Test support: a real Kafka-compatible broker (Tansu) per test, the binaries as real processes, a tiny
-//! HTTP client, and a headless browser for the lab page. Nothing here mocks Kafka.
+//! Test support: real brokers (Apache Kafka and Tansu, see [`cluster`]), the binaries as real processes, a
+//! tiny HTTP client, and a headless browser for the lab page. Nothing here mocks Kafka.
 #![allow(dead_code)]
 
-pub mod broker;
 pub mod browser;
+pub mod cluster;
 pub mod group;
 pub mod http;
+pub mod kafka;
+pub mod lab;
+pub mod peer;
 pub mod process;
+pub mod tansu;
 
-pub use broker::Broker;
+pub use cluster::{Cluster, Flavor};
 pub use process::Service;
 
 use std::time::{Duration, Instant};
@@ -30,6 +34,13 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits for this test's turn among the tests of its binary that call it, and holds it while the guard
+/// lives: for tests too heavy to run side by side on a 2-core machine (a browser and a cluster each).
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
 }
 
 /// A loopback port that was free a moment ago.

@@ -1,0 +1,180 @@
+//! An Apache Kafka cluster for the tests, shaped like the workshop's: one controller-only node and two
+//! brokers, KRaft, every node a plain Java process started by `scripts/kafka-cluster.sh` (the broker's
+//! jars come from Maven Central through `scripts/install-kafka.sh`). If Java, Maven or the broker is
+//! missing, the test fails loudly: there is no skipping.
+//!
+//! A JVM takes seconds to start, so a test binary shares one cluster between its tests
+//! ([`KafkaCluster::shared`]), each test with its own topics and groups. Tests that stop or pause brokers
+//! start a cluster of their own ([`KafkaCluster::start`]). A small watchdog process ends every node of a
+//! cluster when the test binary exits, since Rust tests have no "after all" hook to do it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long the nodes of a new cluster may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running cluster: node 1 is the controller, nodes 2 and 3 the brokers.
+pub struct KafkaCluster {
+    dir: PathBuf,
+    pub broker_ports: Vec<u16>,
+    /// The node processes, by index (0 = controller); `None` while a node is stopped.
+    nodes: Mutex<Vec<Option<Child>>>,
+}
+
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs the broker's jars once per test binary (a no-op when they are there).
+fn install() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(project_root().join("scripts/install-kafka.sh"))
+            .status()
+            .expect("running install-kafka.sh");
+        assert!(
+            status.success(),
+            "installing Apache Kafka failed ({status}); see the output above"
+        );
+    });
+}
+
+impl KafkaCluster {
+    /// The cluster this test binary shares, started on first use.
+    pub fn shared() -> &'static KafkaCluster {
+        static SHARED: OnceLock<KafkaCluster> = OnceLock::new();
+        SHARED.get_or_init(KafkaCluster::start)
+    }
+
+    /// Starts a new cluster on free ports and waits until every broker listens.
+    pub fn start() -> Self {
+        install();
+        let controller_port = super::free_port();
+        let broker_ports = vec![super::free_port(), super::free_port()];
+        let dir = project_root().join(format!("target/test-kafka/{}-{controller_port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("creating the cluster's directory");
+        let mut prepare = Command::new("bash");
+        prepare
+            .arg(project_root().join("scripts/kafka-cluster.sh"))
+            .arg("prepare")
+            .arg(&dir)
+            .arg(controller_port.to_string());
+        prepare.args(broker_ports.iter().map(u16::to_string));
+        let status = prepare.status().expect("running kafka-cluster.sh prepare");
+        assert!(status.success(), "kafka-cluster.sh prepare failed ({status})");
+
+        let cluster = Self {
+            dir,
+            broker_ports,
+            nodes: Mutex::new(Vec::new()),
+        };
+        let started = Instant::now();
+        let nodes: Vec<Option<Child>> = (1..=3).map(|n| Some(cluster.spawn_node(n))).collect();
+        cluster.watch_for_exit(&nodes);
+        *cluster.nodes.lock().unwrap() = nodes;
+        for &port in &cluster.broker_ports {
+            wait_until_listening(port, START_TIMEOUT);
+        }
+        eprintln!(
+            "Apache Kafka cluster up in {:?}: brokers {} (logs in {})",
+            started.elapsed(),
+            cluster.bootstrap(),
+            cluster.dir.display()
+        );
+        cluster
+    }
+
+    /// `127.0.0.1:P1,127.0.0.1:P2`, for KAFKA_BOOTSTRAP_SERVERS.
+    pub fn bootstrap(&self) -> String {
+        let addresses: Vec<String> = self.broker_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        addresses.join(",")
+    }
+
+    /// Starts node `n` (1 = controller, 2.. = brokers) as `kafka-cluster.sh node`, which execs the JVM.
+    fn spawn_node(&self, n: usize) -> Child {
+        let log = std::fs::File::create(self.dir.join(format!("node-{n}.out"))).expect("node output file");
+        Command::new("bash")
+            .arg(project_root().join("scripts/kafka-cluster.sh"))
+            .arg("node")
+            .arg(&self.dir)
+            .arg(n.to_string())
+            .stdout(Stdio::from(log.try_clone().expect("node output file")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting a Kafka node")
+    }
+
+    /// A watchdog that kills the nodes once this test process is gone.
+    fn watch_for_exit(&self, nodes: &[Option<Child>]) {
+        let pids: Vec<String> = nodes.iter().flatten().map(|c| c.id().to_string()).collect();
+        let script = format!(
+            "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill -9 {pids} 2>/dev/null; rm -rf '{data}'",
+            parent = std::process::id(),
+            pids = pids.join(" "),
+            data = self.dir.join("data").display(),
+        );
+        // Started in the background of a shell that exits at once: the watchdog outlives this process.
+        let detached = format!("({script}) </dev/null >/dev/null 2>&1 &");
+        let status = Command::new("sh").args(["-c", &detached]).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "starting the cluster's watchdog failed"
+        );
+    }
+
+    /// Stops broker `i` (0 or 1) with SIGKILL; its data stays, so [`restart_broker`](Self::restart_broker)
+    /// brings it back with its partitions.
+    pub fn kill_broker(&self, i: usize) {
+        if let Some(mut child) = self.nodes.lock().unwrap()[i + 1].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped broker `i` again on its port and waits until it listens.
+    pub fn restart_broker(&self, i: usize) {
+        let child = self.spawn_node(i + 2);
+        self.nodes.lock().unwrap()[i + 1] = Some(child);
+        wait_until_listening(self.broker_ports[i], START_TIMEOUT);
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) broker `i`: a hung broker whose connections stay open.
+    pub fn signal_broker(&self, i: usize, signal: &str) {
+        let nodes = self.nodes.lock().unwrap();
+        let pid = nodes[i + 1].as_ref().expect("the broker is running").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill -{signal} of a Kafka broker failed"
+        );
+    }
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        for child in self.nodes.lock().unwrap().iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(self.dir.join("data"));
+    }
+}
+
+/// Waits until something accepts connections on `127.0.0.1:port`.
+fn wait_until_listening(port: u16, timeout: Duration) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < timeout,
+            "no Kafka broker listened on {port} within {timeout:?}; see target/test-kafka/"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
