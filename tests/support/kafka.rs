@@ -157,6 +157,25 @@ impl KafkaCluster {
     }
 }
 
+/// Runs one of Kafka's own tools (e.g. `org.apache.kafka.tools.consumer.group.ConsumerGroupCommand`) and
+/// returns what it printed on stdout; panics with its output when it fails.
+pub fn run_tool(class: &str, args: &[&str]) -> String {
+    install();
+    let output = Command::new("bash")
+        .arg(project_root().join("scripts/kafka-cluster.sh"))
+        .args(["tool", class])
+        .args(args)
+        .output()
+        .expect("running kafka-cluster.sh tool");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{class} {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 impl Drop for KafkaCluster {
     fn drop(&mut self) {
         for child in self.nodes.lock().unwrap().iter_mut().flatten() {
