@@ -19,6 +19,8 @@
  *   GROUP_PROTOCOL           classic (default) or consumer (KIP-848: the broker assigns; the session timeout
  *                            and heartbeat interval are then the broker's, so they are not set here)
  *   SESSION_TIMEOUT_MS       default 6000, Apache Kafka's smallest allowed (group.min.session.timeout.ms)
+ *   ISOLATION_LEVEL          read_uncommitted (the Java client's default: records of aborted transactions
+ *                            are shown too) or read_committed (librdkafka's default: they are skipped)
  *
  * Build and run (scripts/build-java-peers.sh compiles every tests/interop/*.java into target/java-peers):
  *   java -cp 'target/java-peers:.tools/kafka/libs/*' JavaMember
@@ -58,6 +60,7 @@ public final class JavaMember {
         config.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true");
         config.put(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG, "500");
+        config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, env("ISOLATION_LEVEL", "read_uncommitted"));
         if (protocol.equals("classic")) {
             // Classic protocol: the member chooses its session and heartbeat. (With group.protocol=consumer
             // the client refuses these settings: the broker decides them.) The assignor stays the client's

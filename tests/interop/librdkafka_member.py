@@ -19,6 +19,8 @@ Environment:
   GROUP_PROTOCOL           classic (default) or consumer (KIP-848: the broker assigns and sets the session
                            timeout and heartbeat, so those are not set here)
   SESSION_TIMEOUT_MS       default 6000, Apache Kafka's smallest allowed (group.min.session.timeout.ms)
+  ISOLATION_LEVEL          read_committed (librdkafka's default: records of aborted transactions are skipped)
+                           or read_uncommitted (the Java client's default: they are shown too)
 
 Run: PYTHONPATH=.tools/python python3 tests/interop/librdkafka_member.py
 (scripts/install-python-peers.sh installs confluent-kafka there.)
@@ -62,6 +64,7 @@ def main():
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
         "auto.commit.interval.ms": 500,
+        "isolation.level": os.environ.get("ISOLATION_LEVEL") or "read_committed",
     }
     if protocol == "classic":
         # Under the consumer protocol (KIP-848) the broker decides these; librdkafka refuses them there.
