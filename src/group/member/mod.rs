@@ -275,13 +275,8 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
     /// coordinator forgot this one. ILLEGAL_GENERATION keeps the id (a dropped id would linger in the
     /// group until its session expires, and hold up the next rebalance).
     fn generation_over(&mut self, error: &GroupError) {
-        match error {
-            GroupError::RejoinFresh { .. } => {
-                tracing::info!("{error}");
-                self.me.member_id.clear();
-            }
-            GroupError::Rejoin { .. } => tracing::info!("{error}"),
-            _ => tracing::warn!("{error}"),
+        if let GroupError::RejoinFresh { .. } = error {
+            self.me.member_id.clear();
         }
         let rebalancing = matches!(error, GroupError::Rejoin { .. } | GroupError::RejoinFresh { .. });
         self.publish(|s| {

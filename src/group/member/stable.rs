@@ -59,7 +59,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             .await
         {
             Ok(starts) => starts,
-            Err(ended) => return ended,
+            Err(ended) => return said(gen_id, ended),
         };
         let started = NewGeneration {
             membership: &membership,
@@ -75,7 +75,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             committed: starts,
             watched,
         };
-        let ended = self.stable(&mut owned, &mut heartbeat, shutdown).await;
+        let ended = said(gen_id, self.stable(&mut owned, &mut heartbeat, shutdown).await);
         // The heartbeat goes on until the partitions are given back: the revoke's commit must not cost
         // the member its place in the group.
         self.revoke(owned, &ended).await;
@@ -94,9 +94,12 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
                 () = shutdown.cancelled() => return Ended::Shutdown,
                 verdict = heartbeat.ended() => return Ended::Over(verdict),
                 _ = auto_commit.tick() => {
+                    // A verdict that arrives meanwhile ends the generation at once; the revoke then commits
+                    // these offsets and more (the link drops the connection of the abandoned commit).
                     let offsets = owned.fetchers.committable();
                     let result = tokio::select! {
                         result = self.commit(owned.generation, offsets, &mut owned.committed) => result,
+                        verdict = heartbeat.ended() => return Ended::Over(verdict),
                         () = shutdown.cancelled() => return Ended::Shutdown,
                     };
                     // The next commit comes one interval after this one ended, however long it took.
@@ -196,6 +199,18 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
         let invalid = self.data.invalid_events();
         report::progress_changed(&self.status, &owned.partitions, &progress, &owned.committed, invalid);
     }
+}
+
+/// Logs why a generation ended (a rebalance is routine: info; losing the coordinator is not: warn).
+fn said(generation: i32, ended: Ended) -> Ended {
+    match &ended {
+        Ended::Over(error @ (GroupError::Rejoin { .. } | GroupError::RejoinFresh { .. })) => {
+            tracing::info!("generation {generation} is over: {error}");
+        }
+        Ended::Over(error) => tracing::warn!("generation {generation} is over: {error}"),
+        Ended::Shutdown | Ended::Reassign => {}
+    }
+    ended
 }
 
 /// Whether the coordinator still accepts this generation's commits after it ended this way: not after it
