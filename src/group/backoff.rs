@@ -25,11 +25,12 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Records a failure: warns if it differs from the previous one, and returns how long to wait.
-    pub fn failed(&mut self, what: &str, error: &impl std::fmt::Display) -> Duration {
+    /// Records a failure: warns if it differs from the previous one, and returns how long to wait. `then`
+    /// says what happens next, e.g. "joining again".
+    pub fn failed(&mut self, then: &str, error: &impl std::fmt::Display) -> Duration {
         let text = error.to_string();
         if self.warned.as_deref() != Some(text.as_str()) {
-            tracing::warn!("{what}: {text}; retrying with backoff");
+            tracing::warn!("{text}; {then}");
             self.warned = Some(text);
         }
         let pause = pause_after(self.failures);
@@ -37,10 +38,10 @@ impl Backoff {
         pause
     }
 
-    /// Records a success: the next failure waits the first pause again.
+    /// Records a success of `what`: the next failure waits the first pause again.
     pub fn succeeded(&mut self, what: &str) {
         if self.warned.take().is_some() {
-            tracing::info!("{what}: working again");
+            tracing::info!("{what} works again");
         }
         self.failures = 0;
     }

@@ -58,7 +58,8 @@ impl Heartbeat {
     pub fn start<C: Coordinator>(coordinator: C, me: Identity, generation: i32, clocks: Clocks) -> Self {
         let (report, verdict) = watch::channel(None);
         let beat = beat(coordinator, me, generation, clocks, report.clone());
-        let task = tokio::spawn(beat.instrument(tracing::info_span!("heartbeat", generation)));
+        let span = tracing::info_span!(parent: None, "heartbeat", generation);
+        let task = tokio::spawn(beat.instrument(span));
         Self { task, verdict, report }
     }
 
@@ -134,7 +135,11 @@ async fn beat<C: Coordinator>(
                 tell(&report, lost(clocks.session));
                 return;
             }
-            Err(error) => pause = backoff.failed("Heartbeat", &error).min(clocks.interval),
+            Err(error) => {
+                pause = backoff
+                    .failed("heartbeating on, with backoff", &error)
+                    .min(clocks.interval)
+            }
         }
     }
 }

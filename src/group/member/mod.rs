@@ -149,7 +149,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             };
             let ended = match joined {
                 Ok(generation) => {
-                    self.backoff.succeeded("joining the group");
+                    self.backoff.succeeded("Joining the group");
                     let span = tracing::info_span!("generation", id = generation.membership.generation);
                     self.run_generation(generation, &shutdown).instrument(span).await
                 }
@@ -263,7 +263,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             s.state = error.member_state();
             s.last_error = Some(error.to_string());
         });
-        let pause = self.backoff.failed("joining the group", &error);
+        let pause = self.backoff.failed("joining again, with backoff", &error);
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             () = shutdown.cancelled() => {}

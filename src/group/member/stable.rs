@@ -108,10 +108,10 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
                         if error.ends_generation() {
                             return Ended::Over(error);
                         }
-                        commit_warnings.failed("auto-commit", &error);
+                        commit_warnings.failed("committing again at the next interval", &error);
                         self.publish(|s| s.last_error = Some(format!("{error} (retrying at the next interval)")));
                     } else {
-                        commit_warnings.succeeded("auto-commit");
+                        commit_warnings.succeeded("OffsetCommit");
                         self.status.send_if_modified(|s| s.last_error.take().is_some());
                     }
                 }

@@ -42,7 +42,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
                 Err(error) => error,
             };
             self.publish(|s| s.last_error = Some(error.to_string()));
-            let pause = backoff.failed("starting the generation", &error);
+            let pause = backoff.failed("trying again in the same generation, with backoff", &error);
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 verdict = heartbeat.ended() => return Err(Ended::Over(verdict)),
