@@ -250,6 +250,25 @@ async fn every_fatal_code_stops_the_member_in_every_phase_it_can_come_from() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_rejoin_the_coordinator_answers_unknown_member_id_joins_as_a_new_member() {
+    let t = Test::dynamic();
+    let (script, status) = (t.script.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        script.answer(
+            Api::JoinGroup,
+            [Answer::Error(CoordinatorLoadInProgress), Answer::Error(UnknownMemberId)],
+        );
+        script.answer(Api::Heartbeat, [Answer::Error(RebalanceInProgress)]);
+        stable_in(&status, 2).await;
+    })
+    .await;
+    // Loading: the same id again; unknown: a new member.
+    assert_eq!(member_ids(&script, Api::JoinGroup), ["", "member-1", "member-1", ""]);
+    assert_eq!(member_ids(&script, Api::SyncGroup), ["member-1", "member-2"]);
+}
+
 // --- SyncGroup ---
 
 #[tokio::test(start_paused = true)]
