@@ -134,12 +134,18 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             mut committed,
             ..
         } = owned;
-        let state = match ended {
-            Ended::Shutdown => MemberState::Stopping,
-            Ended::Over(error @ GroupError::Rediscover { .. }) => error.member_state(),
-            Ended::Over(_) | Ended::Reassign => MemberState::Rebalancing,
+        // `/status` says at once why the partitions go (a lost coordinator), not only once they are gone.
+        let (state, error) = match ended {
+            Ended::Shutdown => (MemberState::Stopping, None),
+            Ended::Over(error @ GroupError::Rediscover { .. }) => (error.member_state(), Some(error.to_string())),
+            Ended::Over(_) | Ended::Reassign => (MemberState::Rebalancing, None),
         };
-        self.publish(|s| s.state = state);
+        self.publish(|s| {
+            s.state = state;
+            if error.is_some() {
+                s.last_error = error;
+            }
+        });
         let last = fetchers.stop().await;
         if may_commit_after(ended) {
             // Shutdown must be quick; a rebalance may take longer (the coordinator waits for us).
