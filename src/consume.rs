@@ -13,8 +13,12 @@
 //!
 //! When the group rebalances, [`Fetchers::stop`] cancels every loop and waits until all are gone, so a
 //! partition that was taken away is never fetched again by this member.
+//!
+//! The group member sees all of this through the [`DataPath`] trait (partition counts, where to start, the
+//! fetch loops), which [`FetchContext`] implements with rskafka; the member's unit tests script it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::OffsetReset;
 use crate::event;
+use crate::group::error::GroupError;
+use crate::kafka;
 use crate::store::Store;
 
 /// The most bytes one fetch may return.
@@ -54,6 +60,59 @@ pub struct FetchContext {
     pub store: Arc<Store>,
     /// Messages that were not JSON objects, over the life of the process.
     pub invalid_events: Arc<AtomicU64>,
+}
+
+/// What a group member needs of the data path: the topic, partition counts (the leader assigns from them),
+/// where each owned partition starts, and the fetch loops.
+pub trait DataPath: Send + Sync + 'static {
+    /// The subscribed topic.
+    fn topic(&self) -> &str;
+
+    /// Every topic's partition count, from one Metadata request.
+    fn partition_counts(&self) -> impl Future<Output = Result<BTreeMap<String, i32>, GroupError>> + Send;
+
+    /// Where to start each partition: its committed offset, or the reset policy's choice where it has none.
+    fn starting_offsets(
+        &self,
+        committed: &BTreeMap<i32, Option<i64>>,
+    ) -> impl Future<Output = Result<BTreeMap<i32, i64>, GroupError>> + Send;
+
+    /// Starts one fetch loop per partition, from `starts`.
+    fn start_fetching(&self, starts: &BTreeMap<i32, i64>) -> Fetchers;
+
+    /// Messages that were not JSON objects, over the life of the process.
+    fn invalid_events(&self) -> u64;
+}
+
+impl DataPath for FetchContext {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    async fn partition_counts(&self) -> Result<BTreeMap<String, i32>, GroupError> {
+        let counts = kafka::partition_counts(&self.client)
+            .await
+            .map_err(|e| GroupError::Retry {
+                context: "Metadata",
+                reason: e.to_string(),
+            })?;
+        Ok(counts.into_iter().map(|(topic, count)| (topic, count as i32)).collect())
+    }
+
+    async fn starting_offsets(&self, committed: &BTreeMap<i32, Option<i64>>) -> Result<BTreeMap<i32, i64>, GroupError> {
+        starting_offsets(self, committed).await.map_err(|e| GroupError::Retry {
+            context: "starting offsets",
+            reason: e.to_string(),
+        })
+    }
+
+    fn start_fetching(&self, starts: &BTreeMap<i32, i64>) -> Fetchers {
+        Fetchers::start(self, starts)
+    }
+
+    fn invalid_events(&self) -> u64 {
+        self.invalid_events.load(Ordering::Relaxed)
+    }
 }
 
 /// The fetch loops of one generation.
@@ -90,16 +149,36 @@ impl Fetchers {
         }
     }
 
+    /// Fetchers whose progress someone else moves: a test's scripted data path.
+    #[cfg(test)]
+    pub fn scripted(progress: Arc<Mutex<BTreeMap<i32, Progress>>>) -> Self {
+        Self {
+            tasks: JoinSet::new(),
+            cancel: CancellationToken::new(),
+            progress,
+        }
+    }
+
     /// The current progress of every partition that has a known position.
     pub fn progress(&self) -> BTreeMap<i32, Progress> {
         lock(&self.progress).clone()
     }
 
-    /// Stops every fetch loop and waits until they are gone; returns their final progress.
-    pub async fn stop(mut self) -> BTreeMap<i32, Progress> {
+    /// The offset this member may commit for each partition: the **one** place every commit (auto-commit,
+    /// revoke, shutdown) takes its offsets from. Today everything fetched has been put in the store, so it
+    /// is the fetch position; committing only what readers were handed would change this function alone.
+    pub fn committable(&self) -> BTreeMap<i32, i64> {
+        lock(&self.progress)
+            .iter()
+            .map(|(&p, progress)| (p, progress.position))
+            .collect()
+    }
+
+    /// Stops every fetch loop and waits until they are gone; returns what may be committed at the end.
+    pub async fn stop(mut self) -> BTreeMap<i32, i64> {
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
-        self.progress()
+        self.committable()
     }
 }
 
@@ -253,6 +332,6 @@ async fn resolve_reset(client: &PartitionClient, reset: OffsetReset) -> Result<i
 }
 
 /// Locks a mutex, recovering the data if a holder panicked (progress stays usable).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -4,6 +4,10 @@
 //! lab page shows "joining" rather than "Offline" while the group forms). The member then runs the group
 //! protocol (see [`crate::group::member`]) and its fetch loops fill the [`Store`] that `GET /` and
 //! `GET /events` read. On Ctrl+C or SIGTERM the member commits and leaves the group, then HTTP stops.
+//!
+//! When the member stops on an error that will not go away by itself (a session timeout the broker refuses,
+//! another consumer with the same `GROUP_INSTANCE_ID`, ...), `/status` says `failed` with the reason for
+//! [`FAILED_GRACE`], so the lab page can show it, and then the process exits with an error.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -22,7 +26,10 @@ use crate::kafka;
 use crate::status::{ConsumerStatus, MemberState};
 use crate::store::Store;
 
-/// Runs the consumer until `shutdown` is cancelled.
+/// How long HTTP keeps answering after the member failed, before the process exits.
+pub const FAILED_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the consumer until `shutdown` is cancelled, or until the member fails (`Err` with its reason).
 pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
     tracing::info!("Starting consumer on topic {}, in group {}", config.topic, config.group);
     let store = Arc::new(Store::new(config.max_retained_events));
@@ -47,6 +54,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
         client = connect_until_ready(&config, &status) => Some(client),
         () = shutdown.cancelled() => None,
     };
+    let mut outcome = Ok(());
     if let Some(client) = client {
         let fetch = FetchContext {
             client,
@@ -56,20 +64,29 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
         };
-        Member::new(group_settings(&config), fetch, status).run(shutdown).await;
+        if let Err(reason) = Member::new(group_settings(&config), fetch, status)
+            .run(shutdown.clone())
+            .await
+        {
+            tokio::select! {
+                () = tokio::time::sleep(FAILED_GRACE) => {}
+                () = shutdown.cancelled() => {}
+            }
+            outcome = Err(std::io::Error::other(reason));
+        }
     }
     stop_http.cancel();
     let _ = server.await;
-    Ok(())
+    outcome
 }
 
 fn group_settings(config: &ConsumerConfig) -> GroupSettings {
     GroupSettings {
         group: config.group.clone(),
         bootstrap_servers: config.bootstrap_servers.clone(),
+        instance_id: config.group_instance_id.clone(),
         session_timeout: config.session_timeout,
-        // How long the coordinator waits for members to rejoin; they notice within a heartbeat interval.
-        rebalance_timeout: config.session_timeout,
+        rebalance_timeout: config.max_poll_interval,
         heartbeat_interval: config.heartbeat_interval,
         auto_commit_interval: config.auto_commit_interval,
     }

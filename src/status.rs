@@ -21,6 +21,9 @@ pub enum MemberState {
     BrokerUnavailable,
     /// Shutting down: committing and leaving the group.
     Stopping,
+    /// Stopped for good by an error that will not go away by itself (`last_error` says which and what to
+    /// change); the process exits shortly after.
+    Failed,
 }
 
 /// One owned partition: how far the group has committed, how far this member has read, and what is left.
@@ -43,6 +46,8 @@ pub struct ConsumerStatus {
     pub topic: String,
     pub group: String,
     pub member_id: Option<String>,
+    /// The static member's `GROUP_INSTANCE_ID` (KIP-345), if set.
+    pub instance_id: Option<String>,
     /// The group generation this member's assignment belongs to; every rebalance starts a new one.
     pub generation: Option<i32>,
     /// Whether this member is the group leader (the one that computed the assignment).

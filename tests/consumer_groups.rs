@@ -338,6 +338,8 @@ async fn consumer_config_errors_name_the_variable() {
         "CONSUMER_GROUP",
         "AUTO_OFFSET_RESET",
         "SESSION_TIMEOUT_MS",
+        "MAX_POLL_INTERVAL_MS",
+        "GROUP_INSTANCE_ID",
         "FETCH_MAX_WAIT_MS",
         "8000",
     ] {

@@ -95,6 +95,19 @@ pub const CONSUMER_VARS: &[EnvVar] = &[
         help: "How long the coordinator waits for a heartbeat before it removes this member.",
     },
     EnvVar {
+        name: "MAX_POLL_INTERVAL_MS",
+        default: Some("300000"),
+        expects: "milliseconds, 1000 to 2147483647",
+        help: "The rebalance timeout: how long the coordinator waits for every member to rejoin in a rebalance.",
+    },
+    EnvVar {
+        name: "GROUP_INSTANCE_ID",
+        default: Some("none: a dynamic member"),
+        expects: "up to 249 letters, digits, '.', '_' or '-', unique within the group",
+        help: "Makes this consumer a static member (KIP-345): restarted within the session timeout, it gets its \
+               partitions back without a rebalance; it does not leave the group when stopped.",
+    },
+    EnvVar {
         name: "HEARTBEAT_INTERVAL_MS",
         default: Some("session timeout / 10"),
         expects: "milliseconds, less than SESSION_TIMEOUT_MS",
@@ -158,6 +171,10 @@ pub struct ConsumerConfig {
     pub port: u16,
     pub offset_reset: OffsetReset,
     pub session_timeout: Duration,
+    /// Java's `max.poll.interval.ms`, sent as the rebalance timeout.
+    pub max_poll_interval: Duration,
+    /// Java's `group.instance.id`: static membership.
+    pub group_instance_id: Option<String>,
     pub heartbeat_interval: Duration,
     pub auto_commit_interval: Duration,
     pub fetch_max_wait: Duration,
@@ -181,6 +198,8 @@ struct RawConsumer {
     port: Option<String>,
     auto_offset_reset: Option<String>,
     session_timeout_ms: Option<String>,
+    max_poll_interval_ms: Option<String>,
+    group_instance_id: Option<String>,
     heartbeat_interval_ms: Option<String>,
     auto_commit_interval_ms: Option<String>,
     fetch_max_wait_ms: Option<String>,
@@ -229,6 +248,13 @@ impl ConsumerConfig {
             port: parse_number("PORT", raw.port, 8000, 0..=u16::MAX as u64)? as u16,
             offset_reset: parse_offset_reset(raw.auto_offset_reset)?,
             session_timeout: Duration::from_millis(session_ms),
+            max_poll_interval: millis(
+                "MAX_POLL_INTERVAL_MS",
+                raw.max_poll_interval_ms,
+                300_000,
+                1000..=i32::MAX as u64,
+            )?,
+            group_instance_id: parse_instance_id(raw.group_instance_id)?,
             heartbeat_interval: Duration::from_millis(heartbeat_ms),
             auto_commit_interval: millis(
                 "AUTO_COMMIT_INTERVAL_MS",
@@ -332,6 +358,19 @@ fn millis(
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<Duration, ConfigError> {
     parse_number(var, value, default, range).map(Duration::from_millis)
+}
+
+/// `GROUP_INSTANCE_ID`: Kafka accepts what it accepts for topic names (legal characters, at most 249).
+fn parse_instance_id(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let id = value.trim();
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 249 || !id.chars().all(legal) {
+        return Err(ConfigError(format!(
+            "GROUP_INSTANCE_ID is '{value}'; expected up to 249 letters, digits, '.', '_' or '-'"
+        )));
+    }
+    Ok(Some(id.to_string()))
 }
 
 fn parse_offset_reset(value: Option<String>) -> Result<OffsetReset, ConfigError> {

@@ -49,6 +49,9 @@ fn malformed_values_are_named() {
         ("AUTO_OFFSET_RESET", "newest"),
         ("SESSION_TIMEOUT_MS", "10"),
         ("FETCH_MAX_WAIT_MS", "0"),
+        ("MAX_POLL_INTERVAL_MS", "999"),
+        ("GROUP_INSTANCE_ID", ""),
+        ("GROUP_INSTANCE_ID", "a b"),
     ] {
         let mut pairs = base.to_vec();
         pairs.push((var, value));
@@ -67,4 +70,17 @@ fn heartbeat_defaults_to_a_tenth_of_the_session() {
     .unwrap();
     assert_eq!(config.heartbeat_interval, Duration::from_millis(600));
     assert_eq!(config.offset_reset, OffsetReset::Latest);
+}
+
+#[test]
+fn static_membership_and_the_rebalance_timeout() {
+    let base = [("KAFKA_BOOTSTRAP_SERVERS", "h:1"), ("CONSUMER_GROUP", "g")];
+    let config = ConsumerConfig::from_vars(vars(&base)).unwrap();
+    assert_eq!(config.group_instance_id, None);
+    assert_eq!(config.max_poll_interval, Duration::from_millis(300_000));
+    let mut pairs = base.to_vec();
+    pairs.extend([("GROUP_INSTANCE_ID", " consumer-1 "), ("MAX_POLL_INTERVAL_MS", "60000")]);
+    let config = ConsumerConfig::from_vars(vars(&pairs)).unwrap();
+    assert_eq!(config.group_instance_id.as_deref(), Some("consumer-1"));
+    assert_eq!(config.max_poll_interval, Duration::from_millis(60_000));
 }

@@ -14,6 +14,10 @@
 //! Fields changed shape across versions (FindCoordinator's `key` became a list at v4, LeaveGroup's
 //! `member_id` became `members` at v3, OffsetFetch's `group_id` and `topics` moved into `groups` at v8), so
 //! each request is built for the version [`Connection::version`] chose.
+//!
+//! **Static membership** (KIP-345) added a `group_instance_id` to JoinGroup (v5), SyncGroup (v3), Heartbeat
+//! (v3), OffsetCommit (v7) and LeaveGroup (v3, per member). Each request carries it from those versions on;
+//! a broker whose JoinGroup predates v5 cannot have static members, which is an error the user must see.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,12 +38,13 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::coordinator::Connection;
+use super::connection::Connection;
 use super::error::GroupError;
 use super::protocol::PROTOCOL_TYPE;
 
-/// How long an ordinary group request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an ordinary group request may take; JoinGroup and SyncGroup wait this long on top of the
+/// rebalance timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The outcome of a JoinGroup.
 pub enum Joined {
@@ -49,16 +54,36 @@ pub enum Joined {
     Member(Membership),
 }
 
+/// Who a member is: the id the coordinator gave it (empty before the first JoinGroup), and the id the user
+/// gave it for **static membership** (KIP-345, `GROUP_INSTANCE_ID`), which outlives restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+}
+
+/// One member of a generation, as the leader sees it in the JoinGroup answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    /// Its ConsumerProtocol subscription bytes.
+    pub metadata: Bytes,
+}
+
 /// This member's place in one generation of the group.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Membership {
     pub generation: i32,
     pub member_id: String,
     pub leader_id: String,
     /// The assignor every member agreed on.
     pub assignor: String,
-    /// `(member id, subscription bytes)` of every member; only the leader receives them.
-    pub members: Vec<(String, Bytes)>,
+    /// Every member with its subscription; only the leader receives them.
+    pub members: Vec<JoinedMember>,
+    /// KIP-814: a static leader that rejoined while the group was stable must not assign (the coordinator
+    /// keeps the current assignment); it sends an empty SyncGroup.
+    pub skip_assignment: bool,
 }
 
 impl Membership {
@@ -120,15 +145,26 @@ impl GroupClient {
         self.connection.address()
     }
 
-    /// JoinGroup, offering `assignors` (name, subscription bytes) in order of preference.
+    /// JoinGroup, offering `assignors` (name, subscription bytes) in order of preference. The answer may take
+    /// up to the rebalance timeout: the coordinator holds it until the other members have rejoined.
     pub async fn join(
         &mut self,
-        member_id: &str,
+        me: &Identity,
         session_timeout: Duration,
         rebalance_timeout: Duration,
         assignors: &[(&str, Bytes)],
     ) -> Result<Joined, GroupError> {
         let version = self.connection.version::<JoinGroupRequest>()?;
+        if me.instance_id.is_some() && version < 5 {
+            return Err(GroupError::Unsupported {
+                context: "JoinGroup",
+                reason: format!(
+                    "the broker at {} speaks JoinGroup up to v{version}, without static membership (v5, Apache \
+                     Kafka 2.3); unset GROUP_INSTANCE_ID",
+                    self.address()
+                ),
+            });
+        }
         let protocols = assignors
             .iter()
             .map(|(name, metadata)| {
@@ -137,13 +173,16 @@ impl GroupClient {
                     .with_metadata(metadata.clone())
             })
             .collect();
-        let request = JoinGroupRequest::default()
+        let mut request = JoinGroupRequest::default()
             .with_group_id(self.group_id())
             .with_session_timeout_ms(millis(session_timeout))
             .with_rebalance_timeout_ms(millis(rebalance_timeout))
-            .with_member_id(str_bytes(member_id))
+            .with_member_id(str_bytes(&me.member_id))
             .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
             .with_protocols(protocols);
+        if version >= 5 {
+            request.group_instance_id = me.instance_id.as_deref().map(str_bytes);
+        }
         let wait = rebalance_timeout + REQUEST_TIMEOUT;
         let response = self.connection.send_at(request, version, wait).await?;
         if ResponseError::try_from_code(response.error_code) == Some(ResponseError::MemberIdRequired) {
@@ -158,14 +197,20 @@ impl GroupClient {
             members: response
                 .members
                 .into_iter()
-                .map(|m| (m.member_id.to_string(), m.metadata))
+                .map(|m| JoinedMember {
+                    member_id: m.member_id.to_string(),
+                    instance_id: m.group_instance_id.map(|id| id.to_string()),
+                    metadata: m.metadata,
+                })
                 .collect(),
+            skip_assignment: response.skip_assignment,
         }))
     }
 
     /// SyncGroup: the leader sends `assignments` (member id, assignment bytes); everyone gets their own.
     pub async fn sync(
         &mut self,
+        me: &Identity,
         membership: &Membership,
         assignments: Vec<(String, Bytes)>,
         rebalance_timeout: Duration,
@@ -184,6 +229,9 @@ impl GroupClient {
             .with_generation_id(membership.generation)
             .with_member_id(str_bytes(&membership.member_id))
             .with_assignments(assignments);
+        if version >= 3 {
+            request.group_instance_id = me.instance_id.as_deref().map(str_bytes);
+        }
         if version >= 5 {
             request.protocol_type = Some(StrBytes::from_static_str(PROTOCOL_TYPE));
             request.protocol_name = Some(str_bytes(&membership.assignor));
@@ -195,35 +243,44 @@ impl GroupClient {
     }
 
     /// Heartbeat: keeps the session alive; answers "rebalance" when the group needs one.
-    pub async fn heartbeat(&mut self, generation: i32, member_id: &str, timeout: Duration) -> Result<(), GroupError> {
+    pub async fn heartbeat(&mut self, me: &Identity, generation: i32, timeout: Duration) -> Result<(), GroupError> {
         let version = self.connection.version::<HeartbeatRequest>()?;
-        let request = HeartbeatRequest::default()
+        let mut request = HeartbeatRequest::default()
             .with_group_id(self.group_id())
             .with_generation_id(generation)
-            .with_member_id(str_bytes(member_id));
+            .with_member_id(str_bytes(&me.member_id));
+        if version >= 3 {
+            request.group_instance_id = me.instance_id.as_deref().map(str_bytes);
+        }
         let response = self.connection.send_at(request, version, timeout).await?;
         GroupError::check("Heartbeat", response.error_code)
     }
 
     /// LeaveGroup: tells the coordinator this member is going, so the group rebalances at once.
-    pub async fn leave(&mut self, member_id: &str, timeout: Duration) -> Result<(), GroupError> {
+    pub async fn leave(&mut self, me: &Identity, timeout: Duration) -> Result<(), GroupError> {
         let version = self.connection.version::<LeaveGroupRequest>()?;
         let mut request = LeaveGroupRequest::default().with_group_id(self.group_id());
         if version >= 3 {
-            request.members = vec![MemberIdentity::default().with_member_id(str_bytes(member_id))];
+            request.members = vec![MemberIdentity::default()
+                .with_member_id(str_bytes(&me.member_id))
+                .with_group_instance_id(me.instance_id.as_deref().map(str_bytes))];
         } else {
-            request.member_id = str_bytes(member_id);
+            request.member_id = str_bytes(&me.member_id);
         }
         let response = self.connection.send_at(request, version, timeout).await?;
-        GroupError::check("LeaveGroup", response.error_code)
+        GroupError::check("LeaveGroup", response.error_code)?;
+        for member in &response.members {
+            GroupError::check("LeaveGroup", member.error_code)?;
+        }
+        Ok(())
     }
 
     /// OffsetCommit: stores `offsets` (partition → next offset to read) for `topic`, in `generation`.
     /// The coordinator refuses commits from a member that is not in the current generation.
     pub async fn commit(
         &mut self,
+        me: &Identity,
         generation: i32,
-        member_id: &str,
         topic: &str,
         offsets: &BTreeMap<i32, i64>,
         timeout: Duration,
@@ -237,13 +294,16 @@ impl GroupClient {
                     .with_committed_offset(offset)
             })
             .collect();
-        let request = OffsetCommitRequest::default()
+        let mut request = OffsetCommitRequest::default()
             .with_group_id(self.group_id())
             .with_generation_id_or_member_epoch(generation)
-            .with_member_id(str_bytes(member_id))
+            .with_member_id(str_bytes(&me.member_id))
             .with_topics(vec![OffsetCommitRequestTopic::default()
                 .with_name(topic_name(topic))
                 .with_partitions(partitions)]);
+        if version >= 7 {
+            request.group_instance_id = me.instance_id.as_deref().map(str_bytes);
+        }
         let response = self.connection.send_at(request, version, timeout).await?;
         for partition in response.topics.iter().flat_map(|t| &t.partitions) {
             GroupError::check("OffsetCommit", partition.error_code)?;
@@ -256,6 +316,7 @@ impl GroupClient {
         &mut self,
         topic: &str,
         partitions: &[i32],
+        timeout: Duration,
     ) -> Result<BTreeMap<i32, Option<i64>>, GroupError> {
         let version = self.connection.version::<OffsetFetchRequest>()?;
         let mut request = OffsetFetchRequest::default();
@@ -272,7 +333,7 @@ impl GroupClient {
                 .with_name(topic_name(topic))
                 .with_partition_indexes(partitions.to_vec())]);
         }
-        let response = self.connection.send_at(request, version, REQUEST_TIMEOUT).await?;
+        let response = self.connection.send_at(request, version, timeout).await?;
         committed_offsets(response, version)
     }
 

@@ -15,48 +15,50 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use rskafka::client::Client;
 
 use super::assign::{self, MemberSubscription};
-use super::client::Membership;
+use super::client::{JoinedMember, Membership};
 use super::error::GroupError;
 use super::protocol::{decode_subscription, encode_assignment};
-use crate::kafka;
 
-/// The leader's work: the encoded assignment of every member, and how many partitions `topic` has.
+/// The leader's work: the encoded assignment of every member, and the partition counts to watch.
 pub struct LeaderPlan {
     pub assignments: Vec<(String, Bytes)>,
-    pub partition_counts: BTreeMap<String, i32>,
     /// The partition count of every topic a member subscribes to (0: no such topic), to watch for changes.
     pub watched: BTreeMap<String, i32>,
 }
 
-/// Decodes the members' subscriptions, reads partition counts, runs the agreed assignor and encodes the
-/// result for SyncGroup.
-pub async fn plan_assignment(client: &Client, membership: &Membership) -> Result<LeaderPlan, GroupError> {
+/// Decodes the members' subscriptions, runs the agreed assignor on `partition_counts` and encodes the
+/// result for SyncGroup. A static leader told to skip the assignment (KIP-814) sends none, but still
+/// watches the partition counts.
+pub fn plan_assignment(
+    membership: &Membership,
+    partition_counts: &BTreeMap<String, i32>,
+) -> Result<LeaderPlan, GroupError> {
     let subscriptions = decode_subscriptions(&membership.members);
-    let partition_counts = read_partition_counts(client).await?;
-    let plan = assign::assign(&membership.assignor, &subscriptions, &partition_counts).ok_or_else(|| {
-        GroupError::Protocol {
+    let watched = subscribed_counts(&subscriptions, partition_counts);
+    if membership.skip_assignment {
+        tracing::info!("the coordinator keeps the current assignment (static leader rejoined)");
+        return Ok(LeaderPlan {
+            assignments: Vec::new(),
+            watched,
+        });
+    }
+    let plan =
+        assign::assign(&membership.assignor, &subscriptions, partition_counts).ok_or_else(|| GroupError::Retry {
             context: "assign",
             reason: format!("unknown assignor '{}'", membership.assignor),
-        }
-    })?;
+        })?;
     let mut assignments = Vec::with_capacity(plan.len());
     for (member_id, assignment) in plan {
         tracing::info!(member = %member_id, ?assignment, "leader assigns");
-        let bytes = encode_assignment(&assignment).map_err(|e| GroupError::Protocol {
+        let bytes = encode_assignment(&assignment).map_err(|e| GroupError::Retry {
             context: "assign",
             reason: e.to_string(),
         })?;
         assignments.push((member_id, bytes));
     }
-    let watched = subscribed_counts(&subscriptions, &partition_counts);
-    Ok(LeaderPlan {
-        assignments,
-        partition_counts,
-        watched,
-    })
+    Ok(LeaderPlan { assignments, watched })
 }
 
 /// The partition count of every topic some member subscribes to; 0 for a topic that does not exist.
@@ -68,9 +70,8 @@ fn subscribed_counts(subscriptions: &[MemberSubscription], counts: &BTreeMap<Str
         .collect()
 }
 
-/// How the watched partition counts changed, in words; `None` while they did not (or could not be read).
-pub async fn partition_change(client: &Client, watched: &BTreeMap<String, i32>) -> Option<String> {
-    let now = read_partition_counts(client).await.ok()?;
+/// How the watched partition counts changed (`now` is a fresh read), in words; `None` while they did not.
+pub fn partition_change(watched: &BTreeMap<String, i32>, now: &BTreeMap<String, i32>) -> Option<String> {
     watched.iter().find_map(|(topic, &before)| {
         let after = now.get(topic).copied().unwrap_or(0);
         (after != before).then(|| format!("{topic} now has {after} partition{} (had {before})", plural(after)))
@@ -79,34 +80,24 @@ pub async fn partition_change(client: &Client, watched: &BTreeMap<String, i32>) 
 
 /// Every member's subscription; a member whose bytes cannot be decoded is treated as subscribing to
 /// nothing (it then gets no partitions) rather than failing the whole group.
-fn decode_subscriptions(members: &[(String, Bytes)]) -> Vec<MemberSubscription> {
+fn decode_subscriptions(members: &[JoinedMember]) -> Vec<MemberSubscription> {
     members
         .iter()
-        .map(|(member_id, metadata)| {
-            let topics = match decode_subscription(metadata) {
+        .map(|member| {
+            let topics = match decode_subscription(&member.metadata) {
                 Ok(subscription) => subscription.topics,
                 Err(e) => {
-                    tracing::warn!(member = %member_id, "undecodable subscription, assigning nothing: {e}");
+                    tracing::warn!(member = %member.member_id, "undecodable subscription, assigning nothing: {e}");
                     Vec::new()
                 }
             };
             MemberSubscription {
-                member_id: member_id.clone(),
+                member_id: member.member_id.clone(),
+                instance_id: member.instance_id.clone(),
                 topics,
             }
         })
         .collect()
-}
-
-/// Partition counts of every topic, from one Metadata request.
-pub async fn read_partition_counts(client: &Client) -> Result<BTreeMap<String, i32>, GroupError> {
-    let counts = kafka::partition_counts(client)
-        .await
-        .map_err(|e| GroupError::Rediscover {
-            context: "Metadata",
-            reason: e.to_string(),
-        })?;
-    Ok(counts.into_iter().map(|(topic, count)| (topic, count as i32)).collect())
 }
 
 /// The workshop's troubleshooting case in words: why this member owns no partitions.
@@ -142,6 +133,7 @@ mod tests {
     fn the_leader_watches_every_subscribed_topic_even_a_missing_one() {
         let member = |id: &str, topics: &[&str]| MemberSubscription {
             member_id: id.into(),
+            instance_id: None,
             topics: topics.iter().map(|t| t.to_string()).collect(),
         };
         let subscriptions = [member("a", &["first-topic"]), member("b", &["first-topic", "dlq"])];
@@ -150,6 +142,21 @@ mod tests {
         assert_eq!(
             watched,
             BTreeMap::from([("dlq".to_string(), 0), ("first-topic".to_string(), 2)])
+        );
+    }
+
+    #[test]
+    fn a_changed_partition_count_is_named() {
+        let watched = BTreeMap::from([("t".to_string(), 1)]);
+        assert_eq!(partition_change(&watched, &watched), None);
+        let grown = BTreeMap::from([("t".to_string(), 2)]);
+        assert_eq!(
+            partition_change(&watched, &grown).unwrap(),
+            "t now has 2 partitions (had 1)"
+        );
+        assert_eq!(
+            partition_change(&watched, &BTreeMap::new()).unwrap(),
+            "t now has 0 partitions (had 1)"
         );
     }
 

@@ -2,71 +2,211 @@
 //!
 //! Every group has exactly one coordinator, chosen by hashing the group id onto a partition of Kafka's
 //! internal `__consumer_offsets` topic: the broker leading that partition coordinates the group. Any broker
-//! answers FindCoordinator with its address. The coordinator can move (a broker stops, leadership changes),
-//! so the link forgets its connection on such errors and finds the coordinator again on next use. The last
-//! known address is kept, so a shutting-down member can still say LeaveGroup after its connection broke.
+//! answers FindCoordinator with its address. The coordinator can move (a broker stops, leadership changes):
+//! the link then drops its connection and finds the coordinator again on the next request. Moving says
+//! nothing about the member, so its generation goes on (see [`super::error`]).
+//!
+//! What a member asks its coordinator is the [`Coordinator`] trait: the group requests, nothing else.
+//! [`CoordinatorLink`] does it over the network; the member's unit tests use a scripted coordinator instead,
+//! the way Kafka's own client tests its coordinator against a mock network client. That is the only reason
+//! for the trait.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
-use super::client::{find_coordinator, GroupClient};
+use bytes::Bytes;
+
+use super::client::{find_coordinator, GroupClient, Identity, Joined, Membership, REQUEST_TIMEOUT};
 use super::error::GroupError;
 
-/// The connection to a group's coordinator, found and opened on first use.
+/// The group requests a member makes. Each finds the coordinator first if the link has no connection.
+pub trait Coordinator: Send + 'static {
+    /// Another link to the same group's coordinator, with a connection of its own (the heartbeat's).
+    fn another(&self) -> Self;
+
+    /// JoinGroup, offering `assignors` (name, subscription bytes) in order of preference.
+    fn join(
+        &mut self,
+        me: &Identity,
+        assignors: &[(&'static str, Bytes)],
+    ) -> impl Future<Output = Result<Joined, GroupError>> + Send;
+
+    /// SyncGroup: the leader sends everyone's assignment (others send none); returns this member's.
+    fn sync(
+        &mut self,
+        me: &Identity,
+        membership: &Membership,
+        assignments: Vec<(String, Bytes)>,
+    ) -> impl Future<Output = Result<Bytes, GroupError>> + Send;
+
+    /// Heartbeat in `generation`.
+    fn heartbeat(&mut self, me: &Identity, generation: i32) -> impl Future<Output = Result<(), GroupError>> + Send;
+
+    /// OffsetCommit of `offsets` (partition → next offset to read) of `topic`, in `generation`.
+    fn commit(
+        &mut self,
+        me: &Identity,
+        generation: i32,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> impl Future<Output = Result<(), GroupError>> + Send;
+
+    /// OffsetFetch: the group's committed offset of each partition (`None`: never committed).
+    fn fetch_offsets(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> impl Future<Output = Result<BTreeMap<i32, Option<i64>>, GroupError>> + Send;
+
+    /// LeaveGroup.
+    fn leave(&mut self, me: &Identity) -> impl Future<Output = Result<(), GroupError>> + Send;
+}
+
+/// How long the coordinator's answers may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Heartbeats and commits.
+    pub session: Duration,
+    /// JoinGroup and SyncGroup, plus [`REQUEST_TIMEOUT`]: the coordinator holds them until the group is
+    /// complete, up to the rebalance timeout (`MAX_POLL_INTERVAL_MS`).
+    pub rebalance: Duration,
+}
+
+/// The real coordinator: found with FindCoordinator, reached over one [`GroupClient`] connection.
 pub struct CoordinatorLink {
     bootstrap_servers: Vec<String>,
     group: String,
+    timeouts: Timeouts,
+    /// Where the coordinator was last found; `None` once it moved.
+    address: Option<String>,
     connection: Option<GroupClient>,
-    /// Where the coordinator was last found, even when the connection is gone.
-    last_address: Option<String>,
+    /// A request was started and has not finished: if the next request finds this still set, the last one
+    /// was cut off mid-way (shutdown, a timeout around it) and the connection is no longer usable.
+    in_flight: bool,
 }
 
 impl CoordinatorLink {
-    pub fn new(bootstrap_servers: Vec<String>, group: String) -> Self {
+    pub fn new(bootstrap_servers: Vec<String>, group: String, timeouts: Timeouts) -> Self {
         Self {
             bootstrap_servers,
             group,
+            timeouts,
+            address: None,
             connection: None,
-            last_address: None,
+            in_flight: false,
         }
     }
 
     /// The connection to the coordinator, finding and connecting to it when there is none.
-    pub async fn get(&mut self) -> Result<&mut GroupClient, GroupError> {
+    async fn client(&mut self) -> Result<&mut GroupClient, GroupError> {
+        if std::mem::take(&mut self.in_flight) {
+            self.connection = None;
+        }
         if self.connection.is_none() {
-            let address = find_coordinator(&self.bootstrap_servers, &self.group).await?;
-            let client = GroupClient::connect(&address, &self.group).await?;
-            tracing::info!(coordinator = %address, "found the group coordinator");
-            self.last_address = Some(address);
+            let address = match self.address.clone() {
+                Some(address) => address,
+                None => find_coordinator(&self.bootstrap_servers, &self.group).await?,
+            };
+            let client = GroupClient::connect(&address, &self.group).await.inspect_err(|_| {
+                self.address = None;
+            })?;
+            if self.address.as_deref() != Some(address.as_str()) {
+                tracing::info!(coordinator = %address, "found the group coordinator");
+            }
+            self.address = Some(address);
             self.connection = Some(client);
         }
+        self.in_flight = true;
         self.connection.as_mut().ok_or_else(|| GroupError::Rediscover {
             context: "coordinator",
             reason: "not connected".into(),
         })
     }
 
-    /// Drops the connection (the coordinator moved, or a request was cut off mid-way and the connection
-    /// is no longer usable); the next [`get`](Self::get) finds the coordinator again.
-    pub fn forget(&mut self) {
-        self.connection = None;
+    /// Ends a request: a coordinator that moved or a connection that failed is found again next time.
+    fn finish<T>(&mut self, result: Result<T, GroupError>) -> Result<T, GroupError> {
+        self.in_flight = false;
+        if let Err(GroupError::Rediscover { .. }) = &result {
+            self.connection = None;
+            self.address = None;
+        }
+        result
+    }
+}
+
+impl Coordinator for CoordinatorLink {
+    fn another(&self) -> Self {
+        Self {
+            address: self.address.clone(),
+            ..Self::new(self.bootstrap_servers.clone(), self.group.clone(), self.timeouts)
+        }
     }
 
-    /// A connection for the final LeaveGroup: the current one, or a new one to the last known address,
-    /// opened within `timeout` (shutdown must not wait on a broker that is gone).
-    pub async fn for_leaving(&mut self, timeout: Duration) -> Result<GroupClient, GroupError> {
-        if let Some(connection) = self.connection.take() {
-            return Ok(connection);
-        }
-        let address = self.last_address.clone().ok_or_else(|| GroupError::Rediscover {
-            context: "LeaveGroup",
-            reason: "coordinator unknown".into(),
-        })?;
-        let connect = GroupClient::connect(&address, &self.group);
-        tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| GroupError::Rediscover {
-                context: "LeaveGroup",
-                reason: "connect timed out".into(),
-            })?
+    async fn join(&mut self, me: &Identity, assignors: &[(&'static str, Bytes)]) -> Result<Joined, GroupError> {
+        let Timeouts { session, rebalance } = self.timeouts;
+        let result = match self.client().await {
+            Ok(client) => client.join(me, session, rebalance, assignors).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
+    }
+
+    async fn sync(
+        &mut self,
+        me: &Identity,
+        membership: &Membership,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Result<Bytes, GroupError> {
+        let rebalance = self.timeouts.rebalance;
+        let result = match self.client().await {
+            Ok(client) => client.sync(me, membership, assignments, rebalance).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
+    }
+
+    async fn heartbeat(&mut self, me: &Identity, generation: i32) -> Result<(), GroupError> {
+        let session = self.timeouts.session;
+        let result = match self.client().await {
+            Ok(client) => client.heartbeat(me, generation, session).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
+    }
+
+    async fn commit(
+        &mut self,
+        me: &Identity,
+        generation: i32,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> Result<(), GroupError> {
+        let session = self.timeouts.session;
+        let result = match self.client().await {
+            Ok(client) => client.commit(me, generation, topic, offsets, session).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
+    }
+
+    async fn fetch_offsets(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, Option<i64>>, GroupError> {
+        let result = match self.client().await {
+            Ok(client) => client.fetch_offsets(topic, partitions, REQUEST_TIMEOUT).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
+    }
+
+    async fn leave(&mut self, me: &Identity) -> Result<(), GroupError> {
+        let result = match self.client().await {
+            Ok(client) => client.leave(me, REQUEST_TIMEOUT).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
     }
 }

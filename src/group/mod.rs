@@ -6,20 +6,23 @@
 //! clients do the rest: they join, one of them (the **leader**) decides who reads what, and each member
 //! heartbeats to stay in the group. rskafka reads partitions but has no groups, so this module adds them:
 //!
-//! - [`member`]: one member's life as a single loop (join → sync → fetch, heartbeat, commit → rejoin/leave).
+//! - [`member`]: one member's life as a single loop (join → sync → fetch, commit → rejoin/leave).
+//! - [`heartbeat`]: the heartbeat task that keeps the member in its group, whatever the loop is doing.
 //! - [`leader`]: what the leader does between JoinGroup and SyncGroup.
 //! - [`assign`]: the assignors (`roundrobin`, `range`) as pure functions.
 //! - [`protocol`]: the ConsumerProtocol subscription/assignment bytes every Kafka client understands.
-//! - [`link`]: the connection to the group coordinator, found again when it moves.
+//! - [`link`]: what a member asks its coordinator (a trait), and the link that finds it again when it moves.
 //! - [`client`]: the seven group requests, built for the version the broker speaks.
-//! - [`coordinator`]: a connection to a broker: framing, correlation ids, ApiVersions.
-//! - [`error`]: Kafka error codes boiled down to what the member does next.
+//! - [`connection`]: a connection to a broker: framing, correlation ids, ApiVersions.
+//! - [`error`]: Kafka error codes boiled down to what the member does next; [`backoff`]: how long it waits.
 //! - [`report`]: the `/status` snapshot the member publishes.
 
 pub mod assign;
+pub mod backoff;
 pub mod client;
-pub mod coordinator;
+pub mod connection;
 pub mod error;
+pub mod heartbeat;
 pub mod leader;
 pub mod link;
 pub mod member;

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 
 use super::client::Membership;
-use super::leader::{idle_reason, read_partition_counts};
-use crate::consume::{FetchContext, Progress};
+use super::leader::idle_reason;
+use crate::consume::Progress;
 use crate::status::{ConsumerStatus, MemberState, PartitionStatus};
 
 /// A generation that just started, as this member sees it.
@@ -20,15 +20,15 @@ pub struct NewGeneration<'a> {
     pub partitions: &'a [i32],
     /// Where each owned partition starts.
     pub starts: &'a BTreeMap<i32, i64>,
-    /// Partitions per topic, when the leader already read them to assign.
+    /// Partitions per topic, when they could be read.
     pub partition_counts: Option<BTreeMap<String, i32>>,
 }
 
 /// Publishes the membership of a new generation: stable, with the owned partitions at their start offsets.
 /// A member that owns nothing says why, in the log and in `/status` (the seed's troubleshooting case).
-pub async fn generation_started(
+pub fn generation_started(
     status: &watch::Sender<ConsumerStatus>,
-    fetch: &FetchContext,
+    topic: &str,
     group: &str,
     generation: NewGeneration<'_>,
 ) {
@@ -38,14 +38,10 @@ pub async fn generation_started(
         starts,
         partition_counts,
     } = generation;
-    let partition_counts = match partition_counts {
-        Some(counts) => Some(counts),
-        None => read_partition_counts(&fetch.client).await.ok(),
-    };
-    let topic_partitions = partition_counts.and_then(|c| c.get(&fetch.topic).copied());
+    let topic_partitions = partition_counts.and_then(|c| c.get(topic).copied());
     let members = membership.is_leader().then_some(membership.members.len());
     let idle_reason = partitions.is_empty().then(|| {
-        let reason = idle_reason(&fetch.topic, group, topic_partitions, members);
+        let reason = idle_reason(topic, group, topic_partitions, members);
         tracing::warn!("{reason}");
         reason
     });

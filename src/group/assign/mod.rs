@@ -17,8 +17,12 @@
 //!
 //! Both are pure functions of their input: the same members and topics give the same assignment, in
 //! whatever order the members are listed. Java compares strings by UTF-16 unit and Rust by byte; the two
-//! orders agree on ASCII, which topic names always are. Like Java without static membership (we have
-//! none), members are sorted by member id.
+//! orders agree on ASCII, which topic names always are.
+//!
+//! Members are sorted as Java's `MemberInfo` sorts them: **static members** (KIP-345, with a
+//! `group.instance.id`) first, by instance id, then the others by member id. A static member's instance id
+//! stays the same across restarts while its member id changes, so sorting by it gives a restarted static
+//! member the same partitions again.
 //!
 //! Every member appears in the result. A member that gets nothing has an empty [`Assignment`]: an idle
 //! member must still be told "nothing", or it would go on reading what it owned before. A topic appears
@@ -32,6 +36,8 @@ use super::protocol::Assignment;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberSubscription {
     pub member_id: String,
+    /// The static member's `group.instance.id`, if it has one.
+    pub instance_id: Option<String>,
     pub topics: Vec<String>,
 }
 
@@ -59,13 +65,27 @@ pub fn assign(
     }
 }
 
-/// member id -> subscribed topics. Both are sorted, which is the order both assignors need.
-type Subscriptions<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+/// A member in Java's order: static members (by instance id) before dynamic ones (by member id). The
+/// derived order compares the fields top to bottom, and `false < true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct MemberKey<'a> {
+    is_dynamic: bool,
+    instance_id: Option<&'a str>,
+    member_id: &'a str,
+}
+
+/// member -> subscribed topics. Both are sorted, which is the order both assignors need.
+type Subscriptions<'a> = BTreeMap<MemberKey<'a>, BTreeSet<&'a str>>;
 
 fn subscriptions_by_member(members: &[MemberSubscription]) -> Subscriptions<'_> {
     let mut subscriptions = Subscriptions::new();
     for member in members {
-        let topics = subscriptions.entry(member.member_id.as_str()).or_default();
+        let key = MemberKey {
+            is_dynamic: member.instance_id.is_none(),
+            instance_id: member.instance_id.as_deref(),
+            member_id: &member.member_id,
+        };
+        let topics = subscriptions.entry(key).or_default();
         topics.extend(member.topics.iter().map(String::as_str));
     }
     subscriptions
@@ -75,7 +95,7 @@ fn subscriptions_by_member(members: &[MemberSubscription]) -> Subscriptions<'_> 
 fn nothing_assigned(subscriptions: &Subscriptions) -> GroupAssignment {
     subscriptions
         .keys()
-        .map(|member| (member.to_string(), Assignment::new()))
+        .map(|member| (member.member_id.to_string(), Assignment::new()))
         .collect()
 }
 
@@ -106,7 +126,10 @@ fn all_partitions_sorted<'a>(
 /// Java's `RoundRobinAssignor`.
 fn round_robin(subscriptions: &Subscriptions, partition_counts: &BTreeMap<String, i32>) -> GroupAssignment {
     let mut group = nothing_assigned(subscriptions);
-    let members: Vec<(&str, &BTreeSet<&str>)> = subscriptions.iter().map(|(id, topics)| (*id, topics)).collect();
+    let members: Vec<(&str, &BTreeSet<&str>)> = subscriptions
+        .iter()
+        .map(|(member, topics)| (member.member_id, topics))
+        .collect();
     let mut next = 0; // index of the member whose turn it is
     for (topic, partition) in all_partitions_sorted(subscriptions, partition_counts) {
         // Someone reads `topic` (it comes from a subscription), so this loop ends within one round.
@@ -126,7 +149,7 @@ fn range(subscriptions: &Subscriptions, partition_counts: &BTreeMap<String, i32>
         let readers: Vec<&str> = subscriptions
             .iter()
             .filter(|(_, topics)| topics.contains(topic.as_str()))
-            .map(|(member, _)| *member)
+            .map(|(member, _)| member.member_id)
             .collect();
         let count = partition_count(partition_counts, topic).unwrap_or(0);
         for (index, member) in (0..).zip(&readers) {

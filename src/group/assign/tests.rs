@@ -4,7 +4,16 @@ fn member(member_id: &str, topics: &[&str]) -> MemberSubscription {
     let topics = topics.iter().map(|topic| topic.to_string()).collect();
     MemberSubscription {
         member_id: member_id.to_string(),
+        instance_id: None,
         topics,
+    }
+}
+
+/// A static member: `instance` is its `group.instance.id`.
+fn static_member(member_id: &str, instance: &str, topics: &[&str]) -> MemberSubscription {
+    MemberSubscription {
+        instance_id: Some(instance.to_string()),
+        ..member(member_id, topics)
     }
 }
 
@@ -79,6 +88,34 @@ fn three_members_on_two_partitions_leave_one_idle() {
 }
 
 #[test]
+fn static_members_come_first_sorted_by_instance_id_as_in_java() {
+    // Member ids sort z, y, a; Java's MemberInfo order is instance ids "i1" < "i2", then the dynamic "a".
+    let members = [
+        member("a", &["t"]),
+        static_member("z", "i2", &["t"]),
+        static_member("y", "i1", &["t"]),
+    ];
+    let result = assign("range", &members, &counts(&[("t", 3)]));
+    let want = expected(&[("y", &[("t", &[0])]), ("z", &[("t", &[1])]), ("a", &[("t", &[2])])]);
+    assert_eq!(result, Some(want));
+    let result = assign("roundrobin", &members, &counts(&[("t", 4)]));
+    let want = expected(&[("y", &[("t", &[0, 3])]), ("z", &[("t", &[1])]), ("a", &[("t", &[2])])]);
+    assert_eq!(result, Some(want));
+}
+
+#[test]
+fn a_restarted_static_member_gets_the_same_partitions_under_a_new_member_id() {
+    let before = [static_member("m-1", "b", &["t"]), static_member("m-2", "a", &["t"])];
+    let after = [static_member("m-9", "b", &["t"]), static_member("m-2", "a", &["t"])];
+    for assignor in ASSIGNORS {
+        let first = assign(assignor, &before, &counts(&[("t", 2)])).unwrap();
+        let second = assign(assignor, &after, &counts(&[("t", 2)])).unwrap();
+        assert_eq!(first["m-1"], second["m-9"], "{assignor}");
+        assert_eq!(first["m-2"], second["m-2"], "{assignor}");
+    }
+}
+
+#[test]
 fn topics_without_metadata_or_partitions_are_skipped() {
     let members = [member("a", &["ghost", "empty", "t"]), member("b", &["ghost"])];
     for assignor in ASSIGNORS {
@@ -143,6 +180,7 @@ fn subscriptions(member_count: usize, topics: &[String], equal: bool) -> Vec<Mem
     };
     let member = |index| MemberSubscription {
         member_id: member_id(index),
+        instance_id: None,
         topics: topics_of(index),
     };
     (0..member_count).map(member).collect()

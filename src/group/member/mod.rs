@@ -1,25 +1,34 @@
 //! One member's life in a consumer group, as a single loop that owns all of its state.
 //!
 //! ```text
-//!  ┌─▶ find coordinator ─▶ JoinGroup ─▶ (leader: assign) ─▶ SyncGroup ─▶ OffsetFetch
-//!  │                                                                        │
-//!  │   stable: fetch owned partitions, Heartbeat every interval, commit every interval
-//!  │                                                                        │
-//!  └── rebalance: stop fetching, commit, rejoin ◀───── Heartbeat says "rebalance"
+//!  ┌─▶ find coordinator ─▶ JoinGroup ─▶ (leader: assign) ─▶ SyncGroup ─▶ OffsetFetch ─▶ stable
+//!  │                          └── heartbeat task starts: every interval, on its own connection ──┐
+//!  │   stable: fetch owned partitions, commit every interval                                     │
+//!  │                                                                                             │
+//!  └── rebalance: stop fetching, commit, rejoin ◀──── the heartbeat says "generation over" ◀─────┘
 //!      shutdown:  stop fetching, commit, LeaveGroup, done     (leader: or a topic's partitions changed)
+//!      fatal:     stop fetching, say what to change, done     (e.g. INVALID_SESSION_TIMEOUT)
 //! ```
 //!
-//! This file is the joining side of the loop; `stable.rs` is the stable phase and the revoke.
+//! This file is the joining side of the loop; `start.rs` finds where each partition starts, `stable.rs` is
+//! the stable phase and the revoke; the heartbeat runs beside them (see [`super::heartbeat`]).
 //!
 //! A **generation** is one round of this: every JoinGroup that completes starts a new generation number,
 //! and the coordinator only accepts heartbeats and commits that name the current one. That is how a member
 //! that was away (paused, cut off) learns it no longer owns its partitions: its next heartbeat or commit is
 //! refused, and it must rejoin. For the same reason this member stops every fetch loop of a generation
-//! *before* it commits and rejoins: it never reads or commits a partition it no longer owns.
+//! *before* it commits and rejoins: it never reads or commits a partition it no longer owns. Only the
+//! coordinator's verdict ends a generation; a coordinator that moved is found again and the generation goes
+//! on (see [`super::error`] for which error does what).
 //!
 //! Offsets are committed automatically: every `AUTO_COMMIT_INTERVAL_MS`, when partitions are given back in
 //! a rebalance, and on shutdown. Events read after the last commit may be read again by the next owner
 //! (at-least-once delivery), but none are skipped.
+//!
+//! With `GROUP_INSTANCE_ID` the member is **static** (KIP-345): the coordinator knows it by that id across
+//! restarts, so a restart within the session timeout gets its partitions back without a rebalance of the
+//! others. A static member therefore does not send LeaveGroup when it stops (as in Java): leaving would
+//! rebalance the group, which is what static membership avoids.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,243 +37,280 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+#[cfg(test)]
+mod fake;
 mod stable;
+mod start;
+#[cfg(test)]
+mod tests;
 
 use super::assign::ASSIGNORS;
-use super::client::{Joined, Membership};
+use super::backoff::Backoff;
+use super::client::{Identity, Joined, Membership};
 use super::error::GroupError;
+use super::heartbeat::{Clocks, Heartbeat};
 use super::leader::plan_assignment;
-use super::link::CoordinatorLink;
+use super::link::{Coordinator, CoordinatorLink, Timeouts};
 use super::protocol::{decode_assignment, encode_subscription};
-use super::report;
-use crate::consume::{starting_offsets, FetchContext};
+use crate::consume::{DataPath, FetchContext};
 use crate::status::{ConsumerStatus, MemberState};
 
 /// How long shutdown may spend on each of its final commit and LeaveGroup.
 const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_millis(600);
+/// How long a metadata read that only informs `/status` or the leader's watch may take.
+const METADATA_WAIT: Duration = Duration::from_secs(1);
 
 /// The group settings, as the Java client names them.
 #[derive(Debug, Clone)]
 pub struct GroupSettings {
     pub group: String,
     pub bootstrap_servers: Vec<String>,
+    /// `group.instance.id`: makes the member static (KIP-345).
+    pub instance_id: Option<String>,
     pub session_timeout: Duration,
+    /// `max.poll.interval.ms`: how long the coordinator waits for members to rejoin in a rebalance.
     pub rebalance_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub auto_commit_interval: Duration,
 }
 
-/// One generation as this member sees it: its membership and the partitions it owns.
+/// A generation this member joined and synced: its membership, its partitions, and its heartbeat.
 struct Generation {
     membership: Membership,
     partitions: Vec<i32>,
-    /// Where each owned partition starts: its committed offset (the starting points were committed).
-    starts: BTreeMap<i32, i64>,
+    heartbeat: Heartbeat,
+    /// Partitions per topic, as read when the generation started (for `/status`).
+    partition_counts: Option<BTreeMap<String, i32>>,
     /// The leader's watched partition counts (see [`super::leader`]); `None` for a follower.
     watched: Option<BTreeMap<String, i32>>,
 }
 
-/// Why a stable generation ended.
+/// Why a generation ended.
+#[derive(Debug)]
 enum Ended {
     Shutdown,
-    Rejoin(GroupError),
+    /// The coordinator ended it (or stopped answering); the error says how to go on.
+    Over(GroupError),
     /// The leader saw a subscribed topic's partition count change: it leaves and joins again as a new
     /// member, which every coordinator answers with a rebalance.
     Reassign,
 }
 
 /// A consumer group member: the loop described in the module docs.
-pub struct Member {
+pub struct Member<C: Coordinator, D: DataPath> {
     settings: GroupSettings,
-    fetch: FetchContext,
+    data: D,
     status: watch::Sender<ConsumerStatus>,
-    /// The id the coordinator gave us; empty until the first JoinGroup, and again after "rejoin fresh".
-    member_id: String,
-    coordinator: CoordinatorLink,
+    /// The member id the coordinator gave (empty until the first JoinGroup, and after "rejoin fresh"), and
+    /// the static instance id.
+    me: Identity,
+    coordinator: C,
+    /// Pauses between failed attempts to join.
+    backoff: Backoff,
 }
 
-impl Member {
+impl Member<CoordinatorLink, FetchContext> {
+    /// A member that talks to the real coordinator and fetches with rskafka.
     pub fn new(settings: GroupSettings, fetch: FetchContext, status: watch::Sender<ConsumerStatus>) -> Self {
-        let coordinator = CoordinatorLink::new(settings.bootstrap_servers.clone(), settings.group.clone());
+        let timeouts = Timeouts {
+            session: settings.session_timeout,
+            rebalance: settings.rebalance_timeout,
+        };
+        let link = CoordinatorLink::new(settings.bootstrap_servers.clone(), settings.group.clone(), timeouts);
+        Self::with(settings, link, fetch, status)
+    }
+}
+
+impl<C: Coordinator, D: DataPath> Member<C, D> {
+    /// A member over any coordinator and data path (the unit tests script both).
+    pub fn with(settings: GroupSettings, coordinator: C, data: D, status: watch::Sender<ConsumerStatus>) -> Self {
+        let me = Identity {
+            member_id: String::new(),
+            instance_id: settings.instance_id.clone(),
+        };
+        status.send_modify(|s| s.instance_id = me.instance_id.clone());
         Self {
             settings,
-            fetch,
+            data,
             status,
-            member_id: String::new(),
+            me,
             coordinator,
+            backoff: Backoff::default(),
         }
     }
 
-    /// Runs until `shutdown` is cancelled, then commits and leaves the group.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    /// Runs until `shutdown` is cancelled (then commits and leaves the group), or until an error that will
+    /// not go away by itself: `Err` then holds one line naming the cause and what to change.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), String> {
         loop {
             let joined = tokio::select! {
                 joined = self.join_group() => joined,
-                () = shutdown.cancelled() => {
-                    // A request may have been cut off mid-way: that connection is not reusable.
-                    self.coordinator.forget();
-                    break;
-                }
+                () = shutdown.cancelled() => break,
             };
             let ended = match joined {
                 Ok(generation) => {
+                    self.backoff.succeeded("Joining the group");
                     let span = tracing::info_span!("generation", id = generation.membership.generation);
-                    self.consume_generation(generation, &shutdown).instrument(span).await
+                    self.run_generation(generation, &shutdown).instrument(span).await
                 }
-                Err(error) => Ended::Rejoin(error),
+                Err(error) => {
+                    self.retry_join(error, &shutdown).await?;
+                    continue;
+                }
             };
             match ended {
                 Ended::Shutdown => break,
-                Ended::Rejoin(error) => self.recover(error, &shutdown).await,
+                Ended::Over(error) if error.is_fatal() => return Err(self.fail(error).await),
+                Ended::Over(error) => self.generation_over(&error),
                 Ended::Reassign => {
                     self.leave().await;
-                    self.member_id.clear();
+                    self.me.member_id.clear();
                 }
             }
         }
         self.publish(|s| s.state = MemberState::Stopping);
-        self.leave().await;
+        if self.me.instance_id.is_some() {
+            tracing::info!("static member: not sending LeaveGroup; the group waits a session timeout for it");
+        } else {
+            self.leave().await;
+        }
+        Ok(())
     }
 
-    /// Find coordinator → JoinGroup → (leader: assign) → SyncGroup → OffsetFetch.
+    /// Find coordinator → JoinGroup → (leader: assign) → SyncGroup. The heartbeat task starts as soon as
+    /// JoinGroup answered.
     #[tracing::instrument(name = "join", skip_all, fields(group = %self.settings.group))]
     async fn join_group(&mut self) -> Result<Generation, GroupError> {
-        // "joining" once the coordinator answers; until then `/status` keeps saying what went wrong.
-        self.coordinator.get().await?;
-        self.publish(|s| s.state = MemberState::Joining);
+        // "joining", unless `/status` says the coordinator is unreachable: that stays until it answers.
+        self.status.send_if_modified(|s| {
+            let changed = !matches!(s.state, MemberState::BrokerUnavailable | MemberState::Joining);
+            if changed {
+                s.state = MemberState::Joining;
+            }
+            changed
+        });
         let membership = self.join().await?;
-        let (assignments, counts, watched) = if membership.is_leader() {
-            let plan = plan_assignment(&self.fetch.client, &membership).await?;
-            (plan.assignments, Some(plan.partition_counts), Some(plan.watched))
-        } else {
-            (Vec::new(), None, None)
+        self.publish(|s| s.state = MemberState::Joining);
+        let clocks = Clocks {
+            interval: self.settings.heartbeat_interval,
+            session: self.settings.session_timeout,
         };
-        let rebalance_timeout = self.settings.rebalance_timeout;
-        let bytes = self
-            .coordinator
-            .get()
-            .await?
-            .sync(&membership, assignments, rebalance_timeout)
-            .await?;
-        let assignment = decode_assignment(&bytes).map_err(|e| GroupError::Protocol {
+        let generation = membership.generation;
+        let heartbeat = Heartbeat::start(self.coordinator.another(), self.me.clone(), generation, clocks);
+        let counts = self.partition_counts(membership.is_leader()).await?;
+        let (assignments, watched) = match (&counts, membership.is_leader()) {
+            (Some(counts), true) => {
+                let plan = plan_assignment(&membership, counts)?;
+                (plan.assignments, Some(plan.watched))
+            }
+            _ => (Vec::new(), None),
+        };
+        let bytes = self.coordinator.sync(&self.me, &membership, assignments).await?;
+        heartbeat.synced();
+        let assignment = decode_assignment(&bytes).map_err(|e| GroupError::Retry {
             context: "SyncGroup",
             reason: e.to_string(),
         })?;
-        let partitions = assignment.get(&self.fetch.topic).cloned().unwrap_or_default();
-        let topic = self.fetch.topic.clone();
-        let committed = self.coordinator.get().await?.fetch_offsets(&topic, &partitions).await?;
-        let starts = self.commit_starting_points(membership.generation, &committed).await?;
-        tracing::info!(
-            generation = membership.generation,
-            leader = membership.is_leader(),
-            ?partitions,
-            "joined"
-        );
-        let generation = report::NewGeneration {
-            membership: &membership,
-            partitions: &partitions,
-            starts: &starts,
-            partition_counts: counts,
-        };
-        report::generation_started(&self.status, &self.fetch, &self.settings.group, generation).await;
+        let partitions = assignment.get(self.data.topic()).cloned().unwrap_or_default();
+        tracing::info!(generation, leader = membership.is_leader(), ?partitions, "joined");
         Ok(Generation {
             membership,
             partitions,
-            starts,
+            heartbeat,
+            partition_counts: counts,
             watched,
         })
     }
 
-    /// Resolves where each partition starts and commits the starting points the reset policy chose, before
-    /// any event is read: if this member dies right after, the next owner starts from the same point, not
-    /// from a later "latest" that would skip the events produced in between.
-    async fn commit_starting_points(
-        &mut self,
-        generation: i32,
-        committed: &BTreeMap<i32, Option<i64>>,
-    ) -> Result<BTreeMap<i32, i64>, GroupError> {
-        let starts = starting_offsets(&self.fetch, committed)
-            .await
-            .map_err(|e| GroupError::Rediscover {
-                context: "starting offsets",
-                reason: e.to_string(),
-            })?;
-        let decided: BTreeMap<i32, i64> = starts
-            .iter()
-            .filter(|(p, _)| committed.get(p) == Some(&None))
-            .map(|(&p, &o)| (p, o))
-            .collect();
-        if !decided.is_empty() {
-            self.commit_offsets(generation, &decided).await?;
-        }
-        Ok(starts)
-    }
-
-    /// OffsetCommit of `offsets` (partition → next offset to read) in `generation`: the coordinator refuses
-    /// a commit from a member or generation it no longer knows, so a stale member cannot move the offsets.
-    async fn commit_offsets(&mut self, generation: i32, offsets: &BTreeMap<i32, i64>) -> Result<(), GroupError> {
-        let (member_id, topic) = (self.member_id.clone(), self.fetch.topic.clone());
-        let timeout = self.settings.session_timeout;
-        self.coordinator
-            .get()
-            .await?
-            .commit(generation, &member_id, &topic, offsets, timeout)
-            .await
-    }
-
-    /// JoinGroup, answering MEMBER_ID_REQUIRED by joining again with the id the coordinator gave.
+    /// JoinGroup, answering MEMBER_ID_REQUIRED (KIP-394) by joining again with the id the coordinator gave.
     async fn join(&mut self) -> Result<Membership, GroupError> {
-        let topics = [self.fetch.topic.clone()];
-        let subscription = encode_subscription(&topics).map_err(|e| GroupError::Protocol {
+        let topics = [self.data.topic().to_string()];
+        let subscription = encode_subscription(&topics).map_err(|e| GroupError::Retry {
             context: "JoinGroup",
             reason: e.to_string(),
         })?;
         let assignors: Vec<_> = ASSIGNORS.iter().map(|name| (*name, subscription.clone())).collect();
         loop {
-            let (session, rebalance) = (self.settings.session_timeout, self.settings.rebalance_timeout);
-            let member_id = self.member_id.clone();
-            let coordinator = self.coordinator.get().await?;
-            match coordinator.join(&member_id, session, rebalance, &assignors).await? {
-                Joined::MemberIdRequired(id) => self.member_id = id,
+            match self.coordinator.join(&self.me, &assignors).await? {
+                Joined::MemberIdRequired(id) => self.me.member_id = id,
                 Joined::Member(membership) => {
-                    self.member_id = membership.member_id.clone();
+                    self.me.member_id = membership.member_id.clone();
                     return Ok(membership);
                 }
             }
         }
     }
 
-    /// Reacts to an error as its class says (see [`GroupError`]), pausing where retrying at once won't help.
-    async fn recover(&mut self, error: GroupError, shutdown: &CancellationToken) {
-        match error {
-            GroupError::RejoinFresh { .. } => self.member_id.clear(),
-            GroupError::Rediscover { .. } => self.coordinator.forget(),
-            _ => {}
+    /// Partition counts: the leader must have them to assign; a follower only shows them in `/status`.
+    async fn partition_counts(&self, leader: bool) -> Result<Option<BTreeMap<String, i32>>, GroupError> {
+        if leader {
+            return self.data.partition_counts().await.map(Some);
         }
-        tracing::info!("{error}");
+        let read = tokio::time::timeout(METADATA_WAIT, self.data.partition_counts()).await;
+        Ok(read.ok().and_then(Result::ok))
+    }
+
+    /// Joining failed: say so, forget the member id if the coordinator did, and wait (with backoff) before
+    /// the next attempt. A fatal error stops the member instead (`Err`).
+    async fn retry_join(&mut self, error: GroupError, shutdown: &CancellationToken) -> Result<(), String> {
+        if error.is_fatal() {
+            return Err(self.fail(error).await);
+        }
+        if let GroupError::RejoinFresh { .. } = error {
+            self.me.member_id.clear();
+        }
         self.publish(|s| {
             s.state = error.member_state();
-            s.last_error = (!matches!(error, GroupError::Rejoin { .. })).then(|| error.to_string());
+            s.last_error = Some(error.to_string());
         });
+        let pause = self.backoff.failed("joining again, with backoff", &error);
         tokio::select! {
-            () = tokio::time::sleep(error.pause()) => {}
+            () = tokio::time::sleep(pause) => {}
             () = shutdown.cancelled() => {}
         }
+        Ok(())
+    }
+
+    /// A generation ended by the coordinator (or by losing it): rejoin at once, as a new member if the
+    /// coordinator forgot this one. ILLEGAL_GENERATION keeps the id (a dropped id would linger in the
+    /// group until its session expires, and hold up the next rebalance).
+    fn generation_over(&mut self, error: &GroupError) {
+        if let GroupError::RejoinFresh { .. } = error {
+            self.me.member_id.clear();
+        }
+        let rebalancing = matches!(error, GroupError::Rejoin { .. } | GroupError::RejoinFresh { .. });
+        self.publish(|s| {
+            s.state = error.member_state();
+            s.last_error = (!rebalancing).then(|| error.to_string());
+        });
+    }
+
+    /// Stops for good: one line naming the cause and what to change, in the log and in `/status`. A dynamic
+    /// member whose id the coordinator still knows leaves, so the group need not wait for its session.
+    async fn fail(&mut self, error: GroupError) -> String {
+        let message = error.explain(&self.settings);
+        tracing::error!("{message}");
+        if error.member_still_known() && self.me.instance_id.is_none() {
+            self.leave().await;
+        }
+        self.publish(|s| {
+            s.state = MemberState::Failed;
+            s.partitions.clear();
+            s.last_error = Some(message.clone());
+        });
+        message
     }
 
     /// LeaveGroup whenever we hold a member id (whatever the generation), so the group rebalances at once.
     async fn leave(&mut self) {
-        if self.member_id.is_empty() {
+        if self.me.member_id.is_empty() {
             return;
         }
-        let member_id = self.member_id.clone();
-        let result = match self.coordinator.for_leaving(SHUTDOWN_STEP_TIMEOUT).await {
-            Ok(mut coordinator) => coordinator.leave(&member_id, SHUTDOWN_STEP_TIMEOUT).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => tracing::info!(member = %member_id, "left the group"),
-            Err(e) => tracing::warn!("LeaveGroup failed (the group will notice after the session timeout): {e}"),
+        let member_id = self.me.member_id.clone();
+        match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, self.coordinator.leave(&self.me)).await {
+            Ok(Ok(())) => tracing::info!(member = %member_id, "left the group"),
+            Ok(Err(e)) => tracing::warn!("LeaveGroup failed (the group will notice after the session timeout): {e}"),
+            Err(_) => tracing::warn!("LeaveGroup: no answer within {SHUTDOWN_STEP_TIMEOUT:?}"),
         }
     }
 

@@ -1,156 +1,231 @@
-//! The stable phase of a generation: the member owns its partitions and, until a rebalance or shutdown,
-//! fetches them, heartbeats and commits. Then it gives them back (**revoke**): every fetch loop is stopped
-//! *before* the final commit, so a member never reads or commits a partition it no longer owns.
+//! The stable phase of a generation: the member owns its partitions and, until the generation ends, fetches
+//! them and commits. Then it gives them back (**revoke**): every fetch loop is stopped *before* the final
+//! commit, so a member never reads or commits a partition it no longer owns.
 //!
-//! Three clocks run side by side: the **heartbeat** (every `HEARTBEAT_INTERVAL_MS`; its answer is how a
-//! member learns that the group is rebalancing), the **auto-commit** (every `AUTO_COMMIT_INTERVAL_MS`), and,
-//! for the leader, a check of the subscribed topics' partition counts.
+//! Clocks run side by side here: the **auto-commit** (every `AUTO_COMMIT_INTERVAL_MS`), a `/status`
+//! refresh, and, for the leader, a check of the subscribed topics' partition counts. The **heartbeat** has
+//! its own task (see [`crate::group::heartbeat`]); this loop only listens for its verdict.
+//!
+//! A commit that fails for a passing reason (the coordinator moved, did not answer in time) is simply tried
+//! again at the next interval with the positions reached by then: nothing is lost, as positions only grow,
+//! and the generation goes on. Only the coordinator's verdict ends it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use tokio::time::{interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{Ended, Generation, Member, SHUTDOWN_STEP_TIMEOUT};
-use crate::consume::{Fetchers, Progress};
+use super::{Ended, Generation, Member, METADATA_WAIT, SHUTDOWN_STEP_TIMEOUT};
+use crate::consume::{DataPath, Fetchers};
+use crate::group::backoff::Backoff;
 use crate::group::error::GroupError;
+use crate::group::heartbeat::Heartbeat;
 use crate::group::leader::partition_change;
-use crate::group::report;
+use crate::group::link::Coordinator;
+use crate::group::report::{self, NewGeneration};
 use crate::status::MemberState;
 
 /// How often `/status` is refreshed with fetch progress while stable.
 const STATUS_REFRESH: Duration = Duration::from_millis(200);
-/// How often the leader checks whether the subscribed topics' partition counts changed, and how long
-/// it waits for that Metadata answer (the heartbeat waits meanwhile).
+/// How often the leader checks whether the subscribed topics' partition counts changed.
 const METADATA_CHECK: Duration = Duration::from_secs(3);
-const METADATA_WAIT: Duration = Duration::from_secs(1);
 
-impl Member {
-    /// The stable phase: fetch, heartbeat and commit until a rebalance or shutdown; then give the
-    /// partitions back (stop fetching, commit).
-    pub(super) async fn consume_generation(&mut self, generation: Generation, shutdown: &CancellationToken) -> Ended {
-        let fetchers = Fetchers::start(&self.fetch, &generation.starts);
-        let mut committed = generation.starts.clone();
-        let mut heartbeat = ticker(self.settings.heartbeat_interval);
-        let mut auto_commit = ticker(self.settings.auto_commit_interval);
-        let mut refresh = ticker(STATUS_REFRESH);
-        let mut metadata_check = ticker(METADATA_CHECK);
-        let gen_id = generation.membership.generation;
-        let ended = loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break Ended::Shutdown,
-                _ = heartbeat.tick() => {
-                    let outcome = unless_shutdown(self.heartbeat(gen_id), shutdown).await;
-                    if let Some(ended) = self.ended_by(outcome) {
-                        break ended;
-                    }
-                }
-                _ = auto_commit.tick() => {
-                    let progress = fetchers.progress();
-                    let outcome = unless_shutdown(self.commit(gen_id, &progress, &mut committed), shutdown).await;
-                    if let Some(ended) = self.ended_by(outcome) {
-                        break ended;
-                    }
-                }
-                _ = refresh.tick() => self.publish_progress(&generation.partitions, &fetchers.progress(), &committed),
-                _ = metadata_check.tick(), if generation.watched.is_some() => {
-                    if let Some(ended) = self.check_partitions(generation.watched.as_ref()).await {
-                        break ended;
-                    }
-                }
-            }
+/// What the member owns while stable.
+struct Owned {
+    generation: i32,
+    partitions: Vec<i32>,
+    fetchers: Fetchers,
+    /// The offset last committed for each partition.
+    committed: BTreeMap<i32, i64>,
+    /// The leader's watched partition counts; `None` for a follower.
+    watched: Option<BTreeMap<String, i32>>,
+}
+
+impl<C: Coordinator, D: DataPath> Member<C, D> {
+    /// A generation from its start to its end: starting points, stable phase, revoke.
+    pub(super) async fn run_generation(&mut self, generation: Generation, shutdown: &CancellationToken) -> Ended {
+        let Generation {
+            membership,
+            partitions,
+            mut heartbeat,
+            partition_counts,
+            watched,
+        } = generation;
+        let gen_id = membership.generation;
+        let starts = match self
+            .starting_points(gen_id, &partitions, &mut heartbeat, shutdown)
+            .await
+        {
+            Ok(starts) => starts,
+            Err(ended) => return said(gen_id, ended),
         };
-        self.revoke(gen_id, fetchers, &mut committed, &ended).await;
+        let started = NewGeneration {
+            membership: &membership,
+            partitions: &partitions,
+            starts: &starts,
+            partition_counts,
+        };
+        report::generation_started(&self.status, self.data.topic(), &self.settings.group, started);
+        let mut owned = Owned {
+            generation: gen_id,
+            partitions,
+            fetchers: self.data.start_fetching(&starts),
+            committed: starts,
+            watched,
+        };
+        let ended = said(gen_id, self.stable(&mut owned, &mut heartbeat, shutdown).await);
+        // The heartbeat goes on until the partitions are given back: the revoke's commit must not cost
+        // the member its place in the group.
+        self.revoke(owned, &ended).await;
         ended
     }
 
-    /// Gives back this generation's partitions: every fetch loop is stopped before the final commit.
-    async fn revoke(&mut self, gen_id: i32, fetchers: Fetchers, committed: &mut BTreeMap<i32, i64>, ended: &Ended) {
-        let state = match ended {
-            Ended::Shutdown => MemberState::Stopping,
-            Ended::Rejoin(_) | Ended::Reassign => MemberState::Rebalancing,
-        };
-        self.publish(|s| s.state = state);
-        let last_progress = fetchers.stop().await;
-        let generation_still_valid = !matches!(
-            ended,
-            Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. })
-        );
-        if generation_still_valid {
-            let commit = self.commit(gen_id, &last_progress, committed);
-            match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, commit).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("final commit of generation {gen_id} failed: {e}"),
-                Err(_) => {
-                    self.coordinator.forget();
-                    tracing::warn!("final commit of generation {gen_id}: no answer within {SHUTDOWN_STEP_TIMEOUT:?}");
+    /// Commit every interval, refresh `/status`, and wait for the generation to end.
+    async fn stable(&mut self, owned: &mut Owned, heartbeat: &mut Heartbeat, shutdown: &CancellationToken) -> Ended {
+        let mut auto_commit = ticker(self.settings.auto_commit_interval);
+        let mut refresh = ticker(STATUS_REFRESH);
+        let mut metadata_check = ticker(METADATA_CHECK);
+        // Commits are retried at the next interval; this only keeps the log to one warning per change.
+        let mut commit_warnings = Backoff::default();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ended::Shutdown,
+                verdict = heartbeat.ended() => return Ended::Over(verdict),
+                _ = auto_commit.tick() => {
+                    // A verdict that arrives meanwhile ends the generation at once; the revoke then commits
+                    // these offsets and more (the link drops the connection of the abandoned commit).
+                    let offsets = owned.fetchers.committable();
+                    let result = tokio::select! {
+                        result = self.commit(owned.generation, offsets, &mut owned.committed) => result,
+                        verdict = heartbeat.ended() => return Ended::Over(verdict),
+                        () = shutdown.cancelled() => return Ended::Shutdown,
+                    };
+                    // The next commit comes one interval after this one ended, however long it took.
+                    auto_commit.reset();
+                    if let Err(error) = result {
+                        if error.ends_generation() {
+                            return Ended::Over(error);
+                        }
+                        commit_warnings.failed("committing again at the next interval", &error);
+                        self.publish(|s| s.last_error = Some(format!("{error} (retrying at the next interval)")));
+                    } else {
+                        commit_warnings.succeeded("OffsetCommit");
+                        self.status.send_if_modified(|s| s.last_error.take().is_some());
+                    }
+                }
+                _ = refresh.tick() => self.publish_progress(owned),
+                _ = metadata_check.tick(), if owned.watched.is_some() => {
+                    if self.partitions_changed(owned.watched.as_ref()).await {
+                        return Ended::Reassign;
+                    }
                 }
             }
         }
-        tracing::info!(partitions = ?last_progress.keys().collect::<Vec<_>>(), "partitions revoked");
     }
 
-    /// The leader's check: a subscribed topic gained (or lost) partitions, so rejoin to have the group
-    /// assigned again.
-    async fn check_partitions(&self, watched: Option<&BTreeMap<String, i32>>) -> Option<Ended> {
-        let check = partition_change(&self.fetch.client, watched?);
-        let change = tokio::time::timeout(METADATA_WAIT, check).await.ok()??;
-        tracing::info!("{change}: leaving and joining again, so that the group is assigned again");
-        Some(Ended::Reassign)
-    }
-
-    /// Whether a stable-phase request ends the generation: its error does, and so does shutdown cutting it
-    /// off (the connection is then mid-request and cannot be reused).
-    fn ended_by(&mut self, outcome: Option<Result<(), GroupError>>) -> Option<Ended> {
-        match outcome {
-            Some(Ok(())) => None,
-            Some(Err(error)) => Some(Ended::Rejoin(error)),
-            None => {
-                self.coordinator.forget();
-                Some(Ended::Shutdown)
+    /// Gives back this generation's partitions: every fetch loop is stopped before the final commit, which
+    /// is made when the coordinator will still accept it.
+    async fn revoke(&mut self, owned: Owned, ended: &Ended) {
+        let Owned {
+            generation,
+            fetchers,
+            mut committed,
+            ..
+        } = owned;
+        // `/status` says at once why the partitions go (a lost coordinator), not only once they are gone.
+        let (state, error) = match ended {
+            Ended::Shutdown => (MemberState::Stopping, None),
+            Ended::Over(error @ GroupError::Rediscover { .. }) => (error.member_state(), Some(error.to_string())),
+            Ended::Over(_) | Ended::Reassign => (MemberState::Rebalancing, None),
+        };
+        self.publish(|s| {
+            s.state = state;
+            if error.is_some() {
+                s.last_error = error;
+            }
+        });
+        let last = fetchers.stop().await;
+        if may_commit_after(ended) {
+            // Shutdown must be quick; a rebalance may take longer (the coordinator waits for us).
+            let wait = match ended {
+                Ended::Shutdown => SHUTDOWN_STEP_TIMEOUT,
+                _ => self.settings.session_timeout,
+            };
+            match tokio::time::timeout(wait, self.commit(generation, last, &mut committed)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("final commit of generation {generation} failed: {e}"),
+                Err(_) => tracing::warn!("final commit of generation {generation}: no answer within {wait:?}"),
             }
         }
+        tracing::info!("partitions revoked");
     }
 
-    /// Heartbeat, waiting at most a session timeout for the answer. As in the Java client, a member that got
-    /// no answer for that long treats the coordinator as lost (it has most likely been expired from the group
-    /// by now anyway) and finds it again.
-    async fn heartbeat(&mut self, generation: i32) -> Result<(), GroupError> {
-        let member_id = self.member_id.clone();
-        let timeout = self.settings.session_timeout;
-        self.coordinator
-            .get()
-            .await?
-            .heartbeat(generation, &member_id, timeout)
-            .await
-    }
-
-    /// Commits every position that moved since the last commit.
+    /// Commits every offset in `offsets` (from [`Fetchers::committable`]) that moved since the last commit.
     async fn commit(
         &mut self,
         generation: i32,
-        progress: &BTreeMap<i32, Progress>,
+        offsets: BTreeMap<i32, i64>,
         committed: &mut BTreeMap<i32, i64>,
     ) -> Result<(), GroupError> {
-        let moved: BTreeMap<i32, i64> = progress
-            .iter()
-            .filter(|(p, progress)| committed.get(p) != Some(&progress.position))
-            .map(|(&p, progress)| (p, progress.position))
+        let moved: BTreeMap<i32, i64> = offsets
+            .into_iter()
+            .filter(|(p, offset)| committed.get(p) != Some(offset))
             .collect();
         if moved.is_empty() {
             return Ok(());
         }
-        self.commit_offsets(generation, &moved).await?;
+        let topic = self.data.topic();
+        self.coordinator.commit(&self.me, generation, topic, &moved).await?;
         tracing::debug!(?moved, "committed");
         committed.extend(moved);
         Ok(())
     }
 
+    /// The leader's check: whether a subscribed topic gained (or lost) partitions, so that the group must
+    /// be assigned again.
+    async fn partitions_changed(&self, watched: Option<&BTreeMap<String, i32>>) -> bool {
+        let (Some(watched), Ok(Ok(now))) = (
+            watched,
+            tokio::time::timeout(METADATA_WAIT, self.data.partition_counts()).await,
+        ) else {
+            return false;
+        };
+        let Some(change) = partition_change(watched, &now) else {
+            return false;
+        };
+        tracing::info!("{change}: leaving and joining again, so that the group is assigned again");
+        true
+    }
+
     /// Refreshes positions, lag and committed offsets in `/status`.
-    fn publish_progress(&self, partitions: &[i32], progress: &BTreeMap<i32, Progress>, committed: &BTreeMap<i32, i64>) {
-        let invalid = self.fetch.invalid_events.load(std::sync::atomic::Ordering::Relaxed);
-        report::progress_changed(&self.status, partitions, progress, committed, invalid);
+    fn publish_progress(&self, owned: &Owned) {
+        let progress = owned.fetchers.progress();
+        let invalid = self.data.invalid_events();
+        report::progress_changed(&self.status, &owned.partitions, &progress, &owned.committed, invalid);
+    }
+}
+
+/// Logs why a generation ended (a rebalance is routine: info; losing the coordinator is not: warn).
+fn said(generation: i32, ended: Ended) -> Ended {
+    match &ended {
+        Ended::Over(error @ (GroupError::Rejoin { .. } | GroupError::RejoinFresh { .. })) => {
+            tracing::info!("generation {generation} is over: {error}");
+        }
+        Ended::Over(error) => tracing::warn!("generation {generation} is over: {error}"),
+        Ended::Shutdown | Ended::Reassign => {}
+    }
+    ended
+}
+
+/// Whether the coordinator still accepts this generation's commits after it ended this way: not after it
+/// said the member or generation is unknown, not when it cannot be reached, not after a fatal error.
+fn may_commit_after(ended: &Ended) -> bool {
+    match ended {
+        Ended::Shutdown | Ended::Reassign => true,
+        Ended::Over(GroupError::Rejoin { error, .. }) => *error == ResponseError::RebalanceInProgress,
+        Ended::Over(_) => false,
     }
 }
 
@@ -159,13 +234,4 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     let mut ticker = interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker
-}
-
-/// Awaits `request` unless shutdown comes first (`None`): a stopping member does not wait on a broker
-/// that stopped answering.
-async fn unless_shutdown<T>(request: impl std::future::Future<Output = T>, shutdown: &CancellationToken) -> Option<T> {
-    tokio::select! {
-        outcome = request => Some(outcome),
-        () = shutdown.cancelled() => None,
-    }
 }

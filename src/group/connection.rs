@@ -7,8 +7,8 @@
 //!
 //! The group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
 //! OffsetFetch) are not in rskafka, so the group layer uses this connection, with messages encoded by the
-//! `kafka-protocol` crate. One connection serves one request at a time: the group member is a single loop
-//! that owns it, so no locking is needed.
+//! `kafka-protocol` crate. One connection serves one request at a time and is owned by one task (the
+//! member loop, or its heartbeat task, which has a connection of its own), so no locking is needed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

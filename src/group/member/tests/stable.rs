@@ -1,0 +1,292 @@
+//! Scenarios of the stable phase: heartbeat verdicts, commits that fail, a coordinator that moves, static
+//! membership.
+
+use super::*;
+
+// --- heartbeats ---
+
+#[tokio::test(start_paused = true)]
+async fn a_rebalance_gives_back_the_partitions_with_a_final_commit_and_rejoins_with_the_same_id() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        data.read(0, 3);
+        script.answer(Api::Heartbeat, [Answer::Error(RebalanceInProgress)]);
+        stable_in(&status, 2).await;
+    })
+    .await;
+    let final_commit = script
+        .requests(Api::OffsetCommit)
+        .into_iter()
+        .find(|c| c.offsets.get(&0) == Some(&3));
+    assert_eq!(final_commit.expect("a commit of what was read").generation, 1);
+    assert_eq!(member_ids(&script, Api::JoinGroup), ["", "member-1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn illegal_generation_keeps_the_member_id_unknown_member_id_drops_it_and_neither_commits() {
+    for (code, rejoined_as) in [(IllegalGeneration, "member-1"), (UnknownMemberId, "")] {
+        let t = Test::dynamic();
+        let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+        t.run(async {
+            stable_in(&status, 1).await;
+            script.answer(Api::Heartbeat, [Answer::Error(code)]);
+            let verdict = count(&script, Api::Heartbeat) + 1;
+            until("the verdict", || count(&script, Api::Heartbeat) >= verdict).await;
+            data.read(0, 3);
+            stable_in(&status, 2).await;
+        })
+        .await;
+        assert_eq!(member_ids(&script, Api::JoinGroup), ["", rejoined_as], "{code:?}");
+        let gen1_commits: Vec<_> = script
+            .requests(Api::OffsetCommit)
+            .into_iter()
+            .filter(|c| c.generation == 1)
+            .collect();
+        assert_eq!(
+            gen1_commits.len(),
+            1,
+            "{code:?}: only the starting points; the coordinator refuses the rest"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_that_finds_the_coordinator_moved_keeps_the_generation() {
+    let t = Test::dynamic();
+    let (script, status) = (t.script.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        script.move_coordinator_to(2);
+        script.answer(Api::Heartbeat, [Answer::Error(NotCoordinator), Answer::Broken]);
+        until("heartbeats to broker 2", || {
+            script.requests(Api::Heartbeat).iter().any(|b| b.broker == 2)
+        })
+        .await;
+        until("a few more", || {
+            script.requests(Api::Heartbeat).iter().filter(|b| b.broker == 2).count() >= 3
+        })
+        .await;
+    })
+    .await;
+    assert_eq!(count(&script, Api::JoinGroup), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_coordinator_silent_for_a_session_timeout_is_lost_and_the_member_rejoins() {
+    let t = Test::dynamic();
+    let (script, status) = (t.script.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        let silent = Instant::now();
+        script.answer(Api::Heartbeat, [Answer::Slow(SESSION * 2)]);
+        // The rejoin reaches the coordinator only 2 s later: meanwhile `/status` says why.
+        script.answer(Api::JoinGroup, [Answer::Slow(Duration::from_secs(2)), Answer::Ok]);
+        until("/status: broker unavailable", || {
+            status.borrow().state == MemberState::BrokerUnavailable
+        })
+        .await;
+        let lost_after = silent.elapsed();
+        assert!(
+            lost_after >= SESSION - Duration::from_secs(1) && lost_after <= SESSION + Duration::from_millis(50),
+            "{lost_after:?}"
+        );
+        let error = status.borrow().last_error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with("Heartbeat: no answer from the coordinator for 10000 ms"),
+            "{error}"
+        );
+        stable_in(&status, 2).await;
+    })
+    .await;
+    assert_eq!(
+        member_ids(&script, Api::JoinGroup),
+        ["", "member-1"],
+        "rejoins with its id: it may still be known"
+    );
+}
+
+// --- commits ---
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_that_finds_the_coordinator_moved_goes_to_the_new_one_in_the_same_generation() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        script.move_coordinator_to(2);
+        script.answer(Api::OffsetCommit, [Answer::Error(NotCoordinator)]);
+        data.read(0, 4);
+        until("a commit on broker 2", || script.committed().get(&0) == Some(&4)).await;
+    })
+    .await;
+    let commits = script.requests(Api::OffsetCommit);
+    let refused = commits.iter().position(|c| c.offsets.get(&0) == Some(&4)).unwrap();
+    assert_eq!(commits[refused].broker, 1);
+    assert_eq!((commits[refused + 1].broker, commits[refused + 1].generation), (2, 1));
+    assert_eq!(count(&script, Api::JoinGroup), 1, "no rebalance");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_that_fails_for_a_passing_reason_is_retried_at_the_next_interval() {
+    let passing = [
+        Answer::Slow(SESSION * 2),
+        Answer::Error(CoordinatorLoadInProgress),
+        Answer::Error(CoordinatorNotAvailable),
+        Answer::Error(RequestTimedOut),
+        Answer::Broken,
+        Answer::Error(UnstableOffsetCommit),
+    ];
+    for answer in passing {
+        let t = Test::dynamic();
+        let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+        let label = format!("{answer:?}");
+        t.run(async {
+            stable_in(&status, 1).await;
+            script.answer(Api::OffsetCommit, [answer]);
+            data.read(1, 7);
+            until("/status shows the failed commit", || {
+                status.borrow().last_error.is_some()
+            })
+            .await;
+            assert_eq!(status.borrow().state, MemberState::Stable, "{label}");
+            until("the retried commit", || script.committed().get(&1) == Some(&7)).await;
+            until("/status clears the error", || status.borrow().last_error.is_none()).await;
+        })
+        .await;
+        assert_eq!(count(&script, Api::JoinGroup), 1, "{label}: no rejoin");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_keep_their_clock_during_a_slow_commit() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        script.answer(Api::OffsetCommit, [Answer::Slow(Duration::from_secs(6)), Answer::Ok]);
+        data.read(0, 1);
+        let before = count(&script, Api::Heartbeat);
+        until("the slow commit", || script.committed().get(&0) == Some(&1)).await;
+        let during = count(&script, Api::Heartbeat) - before;
+        assert!(during >= 5, "{during} heartbeats during a 6 s commit");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rebalance_heard_during_a_slow_commit_abandons_it_commits_everything_read_and_rejoins() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    t.run(async {
+        stable_in(&status, 1).await;
+        script.answer(Api::OffsetCommit, [Answer::Slow(Duration::from_secs(8)), Answer::Ok]);
+        data.read(0, 2);
+        until("the commit is under way", || {
+            script.requests(Api::OffsetCommit).len() == 2
+        })
+        .await;
+        script.answer(Api::Heartbeat, [Answer::Error(RebalanceInProgress)]);
+        data.read(0, 3);
+        let heard = Instant::now();
+        stable_in(&status, 2).await;
+        assert!(
+            heard.elapsed() < Duration::from_secs(2),
+            "did not wait for the slow commit"
+        );
+    })
+    .await;
+    let gen1: Vec<_> = script
+        .requests(Api::OffsetCommit)
+        .into_iter()
+        .filter(|c| c.generation == 1)
+        .collect();
+    let last = gen1.last().expect("commits in generation 1");
+    assert_eq!(last.offsets.get(&0), Some(&5), "the final commit has everything read");
+    assert_eq!(member_ids(&script, Api::JoinGroup), ["", "member-1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_refused_for_the_generation_rejoins_keeping_or_dropping_the_id() {
+    for (code, rejoined_as) in [
+        (IllegalGeneration, "member-1"),
+        (UnknownMemberId, ""),
+        (RebalanceInProgress, "member-1"),
+    ] {
+        let t = Test::dynamic();
+        let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+        t.run(async {
+            stable_in(&status, 1).await;
+            script.answer(Api::OffsetCommit, [Answer::Error(code)]);
+            data.read(0, 1);
+            stable_in(&status, 2).await;
+        })
+        .await;
+        assert_eq!(member_ids(&script, Api::JoinGroup), ["", rejoined_as], "{code:?}");
+    }
+}
+
+// --- static membership ---
+
+#[tokio::test(start_paused = true)]
+async fn a_static_member_names_its_instance_everywhere_and_does_not_leave_on_shutdown() {
+    let t = Test::static_member("consumer-1");
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    let outcome = t
+        .run(async {
+            stable_in(&status, 1).await;
+            data.read(0, 1);
+            until("a commit", || script.committed().get(&0) == Some(&1)).await;
+        })
+        .await;
+    assert_eq!(outcome.result, Ok(()));
+    for api in [Api::JoinGroup, Api::SyncGroup, Api::Heartbeat, Api::OffsetCommit] {
+        let requests = script.requests(api);
+        assert!(!requests.is_empty(), "{api:?}");
+        assert!(
+            requests.iter().all(|r| r.instance_id.as_deref() == Some("consumer-1")),
+            "{api:?}"
+        );
+    }
+    assert_eq!(count(&script, Api::LeaveGroup), 0, "a static member does not leave");
+    assert_eq!(outcome.status.instance_id.as_deref(), Some("consumer-1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fenced_static_member_stops_and_names_the_other_consumer() {
+    let t = Test::static_member("consumer-1");
+    let script = t.script.clone();
+    t.script.answer(
+        Api::Heartbeat,
+        [Answer::Ok, Answer::Ok, Answer::Error(FencedInstanceId)],
+    );
+    let outcome = t.run_to_end().await;
+    let message = outcome.result.expect_err("fatal");
+    assert!(message.contains("FENCED_INSTANCE_ID"), "{message}");
+    assert!(
+        message.contains("another consumer runs with GROUP_INSTANCE_ID=consumer-1"),
+        "{message}"
+    );
+    assert_eq!(count(&script, Api::LeaveGroup), 0, "the id is not ours any more");
+    assert_eq!(outcome.status.state, MemberState::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_member_that_fails_leaves_so_the_group_need_not_wait() {
+    let t = Test::dynamic();
+    let script = t.script.clone();
+    t.script
+        .answer(Api::OffsetCommit, [Answer::Ok, Answer::Error(GroupAuthorizationFailed)]);
+    let (data, status) = (t.data.clone(), t.status.clone());
+    let reader = async move {
+        stable_in(&status, 1).await;
+        data.read(0, 1);
+    };
+    let (outcome, ()) = tokio::join!(t.run_to_end(), reader);
+    assert!(outcome
+        .result
+        .expect_err("fatal")
+        .contains("GROUP_AUTHORIZATION_FAILED"));
+    assert_eq!(member_ids(&script, Api::LeaveGroup), ["member-1"]);
+}
