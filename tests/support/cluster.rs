@@ -218,6 +218,14 @@ impl Cluster {
         }
     }
 
+    /// The Kafka cluster of this test's own (for faults of one broker); panics on any other.
+    pub fn own_kafka(&self) -> &KafkaCluster {
+        match &self.brokers {
+            Brokers::OwnKafka(kafka) => kafka,
+            _ => panic!("this test needs an Apache Kafka cluster of its own"),
+        }
+    }
+
     /// Freezes every broker (SIGSTOP): connections stay open, nothing is answered.
     pub fn pause_brokers(&self) {
         self.signal_brokers("STOP");

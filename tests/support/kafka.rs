@@ -136,6 +136,15 @@ impl KafkaCluster {
         }
     }
 
+    /// Stops broker `i` as an operator would (SIGTERM: a controlled shutdown that hands its partitions'
+    /// leadership to the other broker first) and waits until it is gone.
+    pub fn shut_down_broker(&self, i: usize) {
+        if let Some(mut child) = self.nodes.lock().unwrap()[i + 1].take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts a stopped broker `i` again on its port and waits until it listens.
     pub fn restart_broker(&self, i: usize) {
         let child = self.spawn_node(i + 2);
