@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 TANSU := .tools/bin/tansu
+# make broker / make demo: tansu (one in-memory Tansu broker) or kafka (an Apache Kafka cluster of a controller
+# and two brokers, scripts/kafka-cluster.sh).
+BROKER ?= tansu
 
 .PHONY: help build release test lint pure-rust broker tools demo bench
 
@@ -10,6 +13,7 @@ help:
 	@echo "make test      lint-free build, unit and integration tests against a real broker (Tansu)"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make broker    a local broker on 127.0.0.1:9093 with first-topic (2 partitions)"
+	@echo "               BROKER=kafka: Apache Kafka, brokers on 127.0.0.1:9093 and 9094 (make demo BROKER=kafka too)"
 	@echo "make bench     measure latency, throughput, footprint and hand-over"
 
 build:
@@ -18,10 +22,12 @@ build:
 release:
 	$(CARGO) build --release
 
-# Everything the tests need that is not a Rust crate: the test broker and aiokafka into .tools/
-# (git-ignored), headless Chromium (Debian) and playwright-core (tests/browser/node_modules).
+# Everything the tests need that is not a Rust crate: the test brokers (Tansu, and Apache Kafka's jars from
+# Maven Central) and aiokafka into .tools/ (git-ignored), headless Chromium (Debian) and playwright-core
+# (tests/browser/node_modules).
 tools:
 	bash scripts/install-tansu.sh
+	bash scripts/install-kafka.sh
 	bash scripts/install-aiokafka.sh
 	bash scripts/install-browser.sh
 
@@ -38,11 +44,14 @@ pure-rust:
 	CC=/bin/false CXX=/bin/false $(CARGO) build --release --bins
 
 broker:
-	bash scripts/broker.sh 9093
+	@case "$(BROKER)" in \
+	  tansu) exec bash scripts/broker.sh 9093 ;; \
+	  kafka) exec bash scripts/kafka-cluster.sh run ;; \
+	  *) echo "make broker: BROKER must be tansu (the default) or kafka, not '$(BROKER)'" >&2; exit 2 ;; \
+	esac
 
 demo: release
-	bash scripts/install-tansu.sh
-	bash scripts/demo.sh
+	BROKER=$(BROKER) bash scripts/demo.sh
 
 bench: release
 	bash scripts/install-tansu.sh
