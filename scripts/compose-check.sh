@@ -80,13 +80,24 @@ parsed = subprocess.run(["bash", "-n"], input=script.replace("$$", "$"), text=Tr
 check(parsed.returncode == 0, f"kafka-init: its script is not valid bash: {parsed.stderr.strip()}")
 ui = services["kafka-ui"]["environment"]
 check(ui.get("KAFKA_CLUSTERS_0_NAME") == "local", "kafka-ui: cluster is not shown as local")
+# One controller-only node holds the quorum, so either broker can stop; brokers and tests run one Kafka version.
+quorum = "3@kafka-controller:29093"
 for name, port in [("kafka-1", 9093), ("kafka-2", 9094)]:
     env = services[name]["environment"]
     check(f"EXTERNAL://localhost:{port}" in env["KAFKA_ADVERTISED_LISTENERS"], f"{name}: external listener")
     check(f"INTERNAL://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"], f"{name}: internal listener")
-    check(env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka-1:29093,2@kafka-2:29093", f"{name}: quorum")
+    check(env["KAFKA_PROCESS_ROLES"] == "broker", f"{name}: not broker-only")
+    check(env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == quorum, f"{name}: quorum")
+ctl = services.get("kafka-controller", {}).get("environment", {})
+check(ctl.get("KAFKA_PROCESS_ROLES") == "controller" and ctl.get("KAFKA_CONTROLLER_QUORUM_VOTERS") == quorum
+      and ctl.get("KAFKA_LISTENERS") == "CONTROLLER://:29093", "kafka-controller: not the quorum's one controller-only voter")
+pom = open("kafka/pom.xml").read()
+version = pom.split("<kafka.version>")[1].split("</kafka.version>")[0]
+for name in ["kafka-controller", "kafka-1", "kafka-2", "kafka-init"]:
+    image = services.get(name, {}).get("image")
+    check(image == f"apache/kafka:{version}", f"{name}: image {image} is not apache/kafka:{version} (kafka/pom.xml)")
 if problems:
     print(f"compose-check: {path} breaks the workshop's contract:", *problems, sep="\n  ", file=sys.stderr)
     sys.exit(1)
-print("compose-check: ports, pinned images, health checks, groups, topics and listeners match the workshop")
+print("compose-check: ports, pinned images, health checks, groups, topics, listeners and quorum match the workshop")
 PY
