@@ -49,7 +49,8 @@ rm -rf "$LIBS.tmp" "$KAFKA_DIR/cds.tmp" "$STAMP"
 # first so an interrupted install never leaves half a class path behind.
 if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
   -DoutputDirectory="$LIBS.tmp" -DincludeScope=runtime >"$KAFKA_DIR/mvn.log" 2>&1; then
-  grep -E '^\[(ERROR|FATAL)\]' "$KAFKA_DIR/mvn.log" | head -5 >&2 || true
+  # Maven's own reason (e.g. "Could not find artifact ..." or "Could not transfer ..."), without its colour codes.
+  sed 's/\x1b\[[0-9;]*m//g' "$KAFKA_DIR/mvn.log" | grep -E '^\[(ERROR|FATAL)\] .*[a-z]' | head -1 | cut -c1-600 >&2 || true
   fail "Maven could not fetch Apache Kafka $VERSION's jars (is Maven Central reachable?); its output is in .tools/kafka/mvn.log"
 fi
 for jar in "kafka_2.13-$VERSION.jar" "kafka-tools-$VERSION.jar" "kafka-clients-$VERSION.jar"; do
