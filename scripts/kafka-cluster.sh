@@ -19,9 +19,12 @@
 #                        [--parent PID]
 #       prepare + start every node + wait until the brokers serve + create the topics (default first-topic:2:2),
 #       print one line, and wait. Ctrl+C, SIGTERM or the end of process PID (--parent) stops every node.
-#       Default DIR: a new temporary directory, removed on exit (the cluster keeps no data). Default controller
-#       port 19092: 9092 is where any other local Kafka listens first, and the brokers keep 9093 and 9094, the
-#       workshop's ports.
+#       It also prints the nodes' pids (kill one broker to see the cluster go on without it). Default DIR: a new
+#       temporary directory, removed on exit (the cluster keeps no data); a DIR given stays, with the nodes' logs,
+#       until the next run wipes it. Default controller port 19092: 9092 is where any other local Kafka listens
+#       first, and the brokers keep 9093 and 9094, the workshop's ports.
+#   kafka-cluster.sh train DIR
+#       for install-kafka.sh: starts a node, a tool and a format once to record their classes in DIR/*.jsa.
 #
 # Environment:
 #   KAFKA_EXTRA_PROPERTIES             KEY=VALUE pairs (space or newline separated) appended to every broker's
@@ -58,7 +61,7 @@ cds_flag() { # node | tool | format
 }
 
 die() { echo "kafka-cluster: $*" >&2; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'; exit "${1:-2}"; }
 
 need_libs() {
   command -v java >/dev/null || die "java is missing (Apache Kafka needs Java 17 or newer)"
@@ -314,7 +317,7 @@ cmd_run() {
       --ports) ports_csv=${2:?--ports needs a comma-separated list}; shift 2 ;;
       --topic) topics+=("${2:?--topic needs NAME:PARTITIONS:RF}"); shift 2 ;;
       --parent) parent=${2:?--parent needs a pid}; shift 2 ;;
-      -h | --help) usage ;;
+      -h | --help) usage 0 ;;
       *) die "run: unknown argument '$1' (see kafka-cluster.sh --help)" ;;
     esac
   done
@@ -444,7 +447,7 @@ cmd_run() {
   exit 1
 }
 
-[ $# -ge 1 ] || usage
+[ $# -ge 1 ] || usage >&2
 command=$1
 shift
 case "$command" in
@@ -453,6 +456,6 @@ case "$command" in
   tool) [ $# -ge 1 ] || die "usage: kafka-cluster.sh tool CLASS ARGS..."; run_tool "$@" ;;
   run) cmd_run "$@" ;;
   train) cmd_train "$@" ;;
-  -h | --help | help) usage ;;
+  -h | --help | help) usage 0 ;;
   *) die "unknown command '$command' (prepare, node, tool, run; --help)" ;;
 esac
