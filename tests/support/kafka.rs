@@ -77,8 +77,8 @@ impl KafkaCluster {
         let nodes: Vec<Option<Child>> = (1..=3).map(|n| Some(cluster.spawn_node(n))).collect();
         cluster.watch_for_exit(&nodes);
         *cluster.nodes.lock().unwrap() = nodes;
-        for &port in &cluster.broker_ports {
-            wait_until_listening(port, START_TIMEOUT);
+        for i in 0..cluster.broker_ports.len() {
+            cluster.wait_until_serving(i);
         }
         eprintln!(
             "Apache Kafka cluster up in {:?}: brokers {} (logs in {})",
@@ -147,9 +147,11 @@ impl KafkaCluster {
 
     /// Starts a stopped broker `i` again on its port and waits until it listens.
     pub fn restart_broker(&self, i: usize) {
+        let log = self.server_log(i);
+        let logged_before = std::fs::read_to_string(&log).map_or(0, |text| text.len());
         let child = self.spawn_node(i + 2);
         self.nodes.lock().unwrap()[i + 1] = Some(child);
-        wait_until_listening(self.broker_ports[i], START_TIMEOUT);
+        self.wait_for_started_after(i, logged_before);
     }
 
     /// Freezes (SIGSTOP) or thaws (SIGCONT) broker `i`: a hung broker whose connections stay open.
@@ -192,6 +194,43 @@ impl Drop for KafkaCluster {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(self.dir.join("data"));
+    }
+}
+
+impl KafkaCluster {
+    /// Broker `i`'s log file (node `i + 2`).
+    fn server_log(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("logs/node-{}/server.log", i + 2))
+    }
+
+    /// Waits until broker `i` listens and has logged "Kafka Server started" (its port accepts connections
+    /// a few seconds before it has caught up with the cluster's metadata and serves requests).
+    fn wait_until_serving(&self, i: usize) {
+        self.wait_for_started_after(i, 0);
+    }
+
+    /// As [`wait_until_serving`](Self::wait_until_serving), for a "started" logged after the first
+    /// `logged_before` bytes of the log (a restarted broker appends to its old log).
+    fn wait_for_started_after(&self, i: usize, logged_before: usize) {
+        wait_until_listening(self.broker_ports[i], START_TIMEOUT);
+        let start = Instant::now();
+        let log = self.server_log(i);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text
+                .get(logged_before..)
+                .is_some_and(|new| new.contains("Kafka Server started"))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < START_TIMEOUT,
+                "broker {} did not start within {START_TIMEOUT:?}; see {}",
+                i + 2,
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
