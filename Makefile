@@ -10,11 +10,11 @@ BROKER ?= tansu
 
 help:
 	@echo "make demo      build, start a local broker, the producer and two consumers; print the page's URL"
-	@echo "make test      lint-free build, unit and integration tests against a real broker (Tansu)"
+	@echo "make test      unit tests, and integration tests on Apache Kafka and on Tansu (installs what it needs)"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make broker    a local broker on 127.0.0.1:9093 with first-topic (2 partitions)"
 	@echo "               BROKER=kafka: Apache Kafka, brokers on 127.0.0.1:9093 and 9094 (make demo BROKER=kafka too)"
-	@echo "make bench     measure latency, throughput, footprint and hand-over"
+	@echo "make bench     measure latency, throughput, footprint and hand-over (BROKER=kafka: on Apache Kafka)"
 
 build:
 	$(CARGO) build
@@ -23,12 +23,13 @@ release:
 	$(CARGO) build --release
 
 # Everything the tests need that is not a Rust crate: the test brokers (Tansu, and Apache Kafka's jars from
-# Maven Central) and aiokafka into .tools/ (git-ignored), headless Chromium (Debian) and playwright-core
-# (tests/browser/node_modules).
+# Maven Central) and the Python peers (aiokafka, confluent-kafka) into .tools/ (git-ignored), the Java peers
+# compiled into target/java-peers, headless Chromium (Debian) and playwright-core (tests/browser/node_modules).
 tools:
 	bash scripts/install-tansu.sh
 	bash scripts/install-kafka.sh
 	bash scripts/install-aiokafka.sh
+	bash scripts/build-java-peers.sh
 	bash scripts/install-browser.sh
 
 test: tools pure-rust
@@ -55,7 +56,8 @@ demo: release
 
 bench: release
 	bash scripts/install-tansu.sh
-	$(CARGO) bench --bench bench
+	@if [ "$(BROKER)" = kafka ]; then bash scripts/install-kafka.sh; fi
+	BROKER=$(BROKER) $(CARGO) bench --bench bench
 
 # --- Docker (compose/) ---
 # The workshop's cluster and services in containers: two Kafka brokers (KRaft), the topics, Kafka UI, the
