@@ -52,6 +52,7 @@ pub fn generation_started(
             let progress = start.map(|position| Progress {
                 position,
                 high_watermark: None,
+                error: None,
             });
             partition_status(p, start, progress.as_ref())
         })
@@ -71,7 +72,8 @@ pub fn generation_started(
     });
 }
 
-/// Publishes fetch progress (positions, high watermarks, commits), waking readers only when it changed.
+/// Publishes fetch progress (positions, high watermarks, commits), waking readers only when it changed. A
+/// partition that cannot be read also becomes the member's `last_error`.
 pub fn progress_changed(
     status: &watch::Sender<ConsumerStatus>,
     partitions: &[i32],
@@ -83,10 +85,14 @@ pub fn progress_changed(
         .iter()
         .map(|&p| partition_status(p, committed.get(&p).copied(), progress.get(&p)))
         .collect();
+    let partition_error = statuses.iter().find_map(|p| p.error.clone());
     status.send_if_modified(|s| {
         let changed = s.partitions != statuses || s.invalid_events != invalid_events;
         s.partitions = statuses;
         s.invalid_events = invalid_events;
+        if partition_error.is_some() {
+            s.last_error = partition_error;
+        }
         changed
     });
 }
@@ -101,5 +107,6 @@ fn partition_status(partition: i32, committed: Option<i64>, progress: Option<&Pr
         position,
         high_watermark,
         lag,
+        error: progress.and_then(|p| p.error.clone()),
     }
 }
