@@ -75,9 +75,14 @@ where
     }
 }
 
+/// Logs at `info` unless `RUST_LOG` says otherwise. rskafka's partition client is quiet by default: it logs
+/// every request it gives up on as an ERROR, including the transaction markers it cannot decode, which the
+/// fetch loop steps over as a matter of course (`consume::batches`); our own code logs real failures.
+const DEFAULT_LOG_FILTER: &str = "info,rskafka::client::partition=off";
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

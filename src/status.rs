@@ -38,6 +38,9 @@ pub struct PartitionStatus {
     pub high_watermark: Option<i64>,
     /// `high_watermark - position`: events in Kafka this member has not read yet.
     pub lag: Option<i64>,
+    /// Why this partition is not being read right now (a failed fetch, a record batch compressed with a
+    /// codec this build cannot decompress); `null` while it is read.
+    pub error: Option<String>,
 }
 
 /// A snapshot of the consumer, served as `GET /status`.
@@ -63,7 +66,8 @@ pub struct ConsumerStatus {
     pub partitions: Vec<PartitionStatus>,
     /// Why this member owns no partitions, in words (the workshop's troubleshooting case).
     pub idle_reason: Option<String>,
-    /// The last problem met (coordinator unreachable, ...), cleared once stable again.
+    /// The last problem met (coordinator unreachable, a partition that cannot be read, ...), cleared once a
+    /// new generation starts.
     pub last_error: Option<String>,
     /// How many assignments this member has received since it started.
     pub rebalances: u64,

@@ -15,8 +15,12 @@
 //! The buffer holds at most `capacity` events (`MAX_RETAINED_EVENTS`). When it is full the oldest event is
 //! evicted, so memory stays bounded however long nobody polls. A reader whose cursor points before the
 //! oldest retained event is told how many events it missed (`dropped`) instead of silently skipping them.
+//!
+//! `/events` also shows each message's **key** and **headers**, when it has any: the key is what chose the
+//! partition (the same key always lands on the same partition), and other clients (Java, librdkafka) often
+//! add headers. `GET /` keeps the workshop's shape: the events alone.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
@@ -30,8 +34,34 @@ pub struct StoredEvent {
     pub partition: i32,
     /// The event's offset in its Kafka partition.
     pub offset: i64,
+    /// The message's key and headers, shown only when it has them.
+    #[serde(flatten)]
+    pub meta: RecordMeta,
     /// The event itself: a JSON object stamped with `consumed`.
     pub event: Value,
+}
+
+/// What a Kafka message carries besides its value, as text (bytes that are not UTF-8 are shown lossily).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordMeta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RecordMeta {
+    /// The key and headers of a consumed message.
+    pub fn of(key: Option<&[u8]>, headers: &BTreeMap<String, Vec<u8>>) -> Self {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        Self {
+            key: key.map(text),
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.clone(), text(value)))
+                .collect(),
+        }
+    }
 }
 
 /// One answer to a cursor read: `GET /events?after=N`.
@@ -75,9 +105,14 @@ impl Store {
         }
     }
 
+    /// Adds an event that came without key or headers (see [`push_record`](Self::push_record)).
+    pub fn push(&self, partition: i32, offset: i64, event: Value) {
+        self.push_record(partition, offset, RecordMeta::default(), event);
+    }
+
     /// Called by the fetch loops for each consumed message; `event` is already a JSON object stamped with
     /// `consumed`. Evicts the oldest event when the buffer is full.
-    pub fn push(&self, partition: i32, offset: i64, event: Value) {
+    pub fn push_record(&self, partition: i32, offset: i64, meta: RecordMeta, event: Value) {
         let mut inner = self.lock();
         if inner.events.len() == inner.capacity {
             inner.events.pop_front();
@@ -88,6 +123,7 @@ impl Store {
             seq,
             partition,
             offset,
+            meta,
             event,
         });
     }
@@ -236,6 +272,21 @@ mod tests {
         assert_eq!(page.events[0].partition, 1);
         assert_eq!(page.events[0].offset, 42);
         assert_eq!(page.events[0].event, json!({ "id": 1 }));
+    }
+
+    #[test]
+    fn key_and_headers_are_shown_only_when_present() {
+        let store = Store::new(4);
+        store.push(0, 1, json!({ "id": 1 }));
+        let headers = BTreeMap::from([("source".to_string(), b"java".to_vec())]);
+        let meta = RecordMeta::of(Some(b"k2"), &headers);
+        store.push_record(0, 2, meta, json!({ "id": 2 }));
+        let page = serde_json::to_value(store.after(0, 10)).unwrap();
+        assert_eq!(page["events"][0].get("key"), None);
+        assert_eq!(page["events"][0].get("headers"), None);
+        assert_eq!(page["events"][1]["key"], "k2");
+        assert_eq!(page["events"][1]["headers"], json!({ "source": "java" }));
+        assert_eq!(page["events"][1]["event"], json!({ "id": 2 }));
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub fn generation_started(
             let progress = start.map(|position| Progress {
                 position,
                 high_watermark: None,
+                error: None,
             });
             partition_status(p, start, progress.as_ref())
         })
@@ -71,7 +72,8 @@ pub fn generation_started(
     });
 }
 
-/// Publishes fetch progress (positions, high watermarks, commits), waking readers only when it changed.
+/// Publishes fetch progress (positions, high watermarks, commits), waking readers only when it changed. A
+/// partition that cannot be read also becomes the member's `last_error`.
 pub fn progress_changed(
     status: &watch::Sender<ConsumerStatus>,
     partitions: &[i32],
@@ -83,10 +85,14 @@ pub fn progress_changed(
         .iter()
         .map(|&p| partition_status(p, committed.get(&p).copied(), progress.get(&p)))
         .collect();
+    let partition_error = statuses.iter().find_map(|p| p.error.clone());
     status.send_if_modified(|s| {
         let changed = s.partitions != statuses || s.invalid_events != invalid_events;
         s.partitions = statuses;
         s.invalid_events = invalid_events;
+        if partition_error.is_some() {
+            s.last_error = partition_error;
+        }
         changed
     });
 }
@@ -101,5 +107,43 @@ fn partition_status(partition: i32, committed: Option<i64>, progress: Option<&Pr
         position,
         high_watermark,
         lag,
+        error: progress.and_then(|p| p.error.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(position: i64, high_watermark: i64, error: Option<&str>) -> Progress {
+        Progress {
+            position,
+            high_watermark: Some(high_watermark),
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_partition_that_cannot_be_read_is_named_in_status() {
+        let (status, _reader) = watch::channel(ConsumerStatus::default());
+        let problem = "topic t, partition 1, offset 3: the record batch there is compressed with lz4, ...";
+        let progress = BTreeMap::from([(0, progress(11, 11, None)), (1, progress(3, 9, Some(problem)))]);
+        let committed = BTreeMap::from([(0, 11), (1, 3)]);
+        progress_changed(&status, &[0, 1], &progress, &committed, 0);
+        let snapshot = status.borrow();
+        assert_eq!(snapshot.partitions[0].lag, Some(0));
+        assert_eq!(snapshot.partitions[0].error, None);
+        assert_eq!(snapshot.partitions[1].lag, Some(6));
+        assert_eq!(snapshot.partitions[1].error.as_deref(), Some(problem));
+        assert_eq!(snapshot.last_error.as_deref(), Some(problem));
+    }
+
+    #[test]
+    fn readable_partitions_leave_last_error_alone() {
+        let (status, _reader) = watch::channel(ConsumerStatus::default());
+        status.send_modify(|s| s.last_error = Some("coordinator unreachable".into()));
+        let progress = BTreeMap::from([(0, progress(5, 5, None))]);
+        progress_changed(&status, &[0], &progress, &BTreeMap::new(), 0);
+        assert_eq!(status.borrow().last_error.as_deref(), Some("coordinator unreachable"));
     }
 }

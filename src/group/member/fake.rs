@@ -337,6 +337,7 @@ impl DataPath for FakeData {
                     Progress {
                         position,
                         high_watermark: None,
+                        error: None,
                     },
                 )
             })

@@ -16,6 +16,12 @@
 //!
 //! The group member sees all of this through the [`DataPath`] trait (partition counts, where to start, the
 //! fetch loops), which [`FetchContext`] implements with rskafka; the member's unit tests script it.
+//!
+//! Other clients write what kafka-lab's producer never does: compressed batches, and transactions whose
+//! commit or abort markers (control records) sit in the log between the events. [`batches`] says what
+//! rskafka returns for them and how the position moves past a marker, so that it reaches the high watermark
+//! (lag 0) even when a marker ends the partition. A batch this build cannot decompress holds its partition
+//! at that offset, named in the log and in `/status`, while the other partitions go on.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rskafka::client::error::{Error as KafkaError, ProtocolError};
+use rskafka::client::error::Error as KafkaError;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
 use rskafka::record::RecordAndOffset;
@@ -34,20 +40,34 @@ use crate::config::OffsetReset;
 use crate::event;
 use crate::group::error::GroupError;
 use crate::kafka;
-use crate::store::Store;
+use crate::store::{RecordMeta, Store};
+
+pub mod batches;
+
+use batches::{Codec, Fetched, NoRecords};
 
 /// The most bytes one fetch may return.
 const FETCH_MAX_BYTES: i32 = 1024 * 1024;
+/// A fetch limited to one byte returns exactly one whole batch: the one holding the requested offset.
+const ONE_BATCH: i32 = 1;
 /// Pause after a failed fetch before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Pause before trying again a batch this build cannot decompress (it stays unreadable until the position
+/// changes, e.g. retention deletes it), so the loop neither spins nor floods the log.
+const UNREADABLE_PAUSE: Duration = Duration::from_secs(5);
+/// Pause while an open transaction holds the partition, before asking again whether it ended.
+const OPEN_TRANSACTION_PAUSE: Duration = Duration::from_millis(100);
 
 /// How far a fetch loop has read one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     /// The offset of the next message to read: what gets committed.
     pub position: i64,
     /// The partition's end offset as of the last fetch.
     pub high_watermark: Option<i64>,
+    /// Why the partition is not being read, while it is not (e.g. a batch compressed with a codec this
+    /// build lacks); `None` once a fetch succeeds.
+    pub error: Option<String>,
 }
 
 /// What every fetch loop shares: settings, where events go, and where progress is reported.
@@ -133,6 +153,7 @@ impl Fetchers {
                 context: context.clone(),
                 partition,
                 progress: Arc::clone(&progress),
+                stalled_at: None,
             };
             let cancel = cancel.clone();
             tasks.spawn(async move {
@@ -187,67 +208,162 @@ struct FetchLoop {
     context: FetchContext,
     partition: i32,
     progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
+    /// The offset of an unreadable batch already reported, so that retries are not logged again.
+    stalled_at: Option<i64>,
 }
 
 impl FetchLoop {
-    async fn run(self, start: i64) {
+    async fn run(mut self, start: i64) {
         let client = self.partition_client().await;
         let mut position = start;
-        self.report(position, None);
+        self.report(position, None, None);
         loop {
-            let max_wait = self.context.max_wait.as_millis() as i32;
-            match client.fetch_records(position, 1..FETCH_MAX_BYTES, max_wait).await {
-                Ok((records, high_watermark)) => {
-                    position = self.deliver(records, position);
-                    self.report(position, Some(high_watermark));
+            position = self.step(&client, position).await;
+        }
+    }
+
+    /// One round: fetch at `position`, hand over what was read, report, and return the next position.
+    async fn step(&mut self, client: &PartitionClient, position: i64) -> i64 {
+        match self.fetch(client, position).await {
+            Fetched::Records {
+                records,
+                high_watermark,
+            } => {
+                self.stalled_at = None;
+                let mut next = self.deliver(records, position);
+                if next == position && high_watermark > position {
+                    next = self.past_no_records(client, position).await;
                 }
-                Err(KafkaError::ServerError {
-                    protocol_error: ProtocolError::OffsetOutOfRange,
-                    ..
-                }) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        position,
-                        "offset out of range; applying the reset policy"
-                    );
-                    position = self.reset_position(&client).await;
-                    self.report(position, None);
-                }
-                Err(e) => {
-                    tracing::warn!(partition = self.partition, "fetch failed, retrying: {e}");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
+                self.report(next, Some(high_watermark), None);
+                next
+            }
+            Fetched::ControlBatch => {
+                // A control batch holds one record, the marker, at `position` (the fetched batch holds it).
+                tracing::debug!(
+                    partition = self.partition,
+                    offset = position,
+                    "stepping over a transaction marker"
+                );
+                self.report(position + 1, None, None);
+                position + 1
+            }
+            Fetched::Compressed(codec) => {
+                self.stall(client, position, &codec).await;
+                position
+            }
+            Fetched::OutOfRange => {
+                tracing::warn!(
+                    partition = self.partition,
+                    position,
+                    "offset out of range; applying the reset policy"
+                );
+                let position = self.reset_position(client).await;
+                self.report(position, None, None);
+                position
+            }
+            Fetched::Failed(e) => {
+                tracing::warn!(partition = self.partition, "fetch failed, retrying: {e}");
+                self.report(position, None, Some(format!("fetch failed: {e}")));
+                tokio::time::sleep(RETRY_PAUSE).await;
+                position
             }
         }
+    }
+
+    /// Fetches up to [`FETCH_MAX_BYTES`] at `position`. When a batch in the answer cannot be read, fetches
+    /// the batch at `position` alone: the batches before the unreadable one are still delivered, and the
+    /// answer says what sits at `position`.
+    async fn fetch(&self, client: &PartitionClient, position: i64) -> Fetched {
+        let max_wait = self.context.max_wait.as_millis() as i32;
+        let fetched = fetch_records(client, position, FETCH_MAX_BYTES, max_wait).await;
+        if fetched.hit_unreadable_batch() {
+            return fetch_records(client, position, ONE_BATCH, max_wait).await;
+        }
+        fetched
+    }
+
+    /// The fetch read no record at or after `position`, though the partition goes on. Either an open
+    /// transaction holds it there (rskafka reads up to the last stable offset), or the offset holds no
+    /// record (a batch emptied by compaction). The last stable offset tells which; ListOffsets "latest" is
+    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1).
+    async fn past_no_records(&self, client: &PartitionClient, position: i64) -> i64 {
+        let last_stable = match client.get_offset(OffsetAt::Latest).await {
+            Ok(offset) => offset,
+            Err(e) => {
+                tracing::warn!(partition = self.partition, "cannot read the last stable offset: {e}");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                return position;
+            }
+        };
+        if batches::no_records(position, last_stable) == NoRecords::OpenTransaction {
+            tokio::time::sleep(OPEN_TRANSACTION_PAUSE).await;
+            return position;
+        }
+        // Read after the last stable offset, so a transaction that ended meanwhile is read now.
+        match fetch_records(client, position, ONE_BATCH, 1).await {
+            Fetched::Records { records, .. } if records.is_empty() => {
+                tracing::debug!(
+                    partition = self.partition,
+                    offset = position,
+                    "stepping over an offset without a record"
+                );
+                position + 1
+            }
+            Fetched::Records { records, .. } => self.deliver(records, position),
+            Fetched::ControlBatch => position + 1,
+            // The next round meets the problem again and reports it.
+            _ => position,
+        }
+    }
+
+    /// The batch at `position` is compressed with a codec this build cannot decompress: say so (in the
+    /// log once, in `/status` until it is read) and wait before trying again. Skipping it would lose its
+    /// records without a trace; the other partitions go on meanwhile.
+    async fn stall(&mut self, client: &PartitionClient, position: i64, codec: &Codec) {
+        let problem = format!(
+            "topic {}, partition {}, offset {position}: the record batch there is compressed with {codec}, \
+             which this build cannot decompress (the default build reads gzip and snappy; build with \
+             `--features compression-c` for lz4 and zstd); retrying every {} s",
+            self.context.topic,
+            self.partition,
+            UNREADABLE_PAUSE.as_secs()
+        );
+        if self.stalled_at != Some(position) {
+            tracing::error!("{problem}");
+            self.stalled_at = Some(position);
+        }
+        // The failed fetch's high watermark is lost; the end offset from ListOffsets shows the lag instead.
+        let end = client.get_offset(OffsetAt::Latest).await.ok();
+        self.report(position, end, Some(problem));
+        tokio::time::sleep(UNREADABLE_PAUSE).await;
     }
 
     /// Hands fetched messages to the store; returns the new position.
-    fn deliver(&self, records: Vec<RecordAndOffset>, mut position: i64) -> i64 {
-        let start = position;
-        for record in records.into_iter().filter(|r| r.offset >= start) {
-            let (event, is_json_object) = event::consumed(record.record.value.as_deref());
+    fn deliver(&self, records: Vec<RecordAndOffset>, position: i64) -> i64 {
+        let next = batches::position_after(&records, position);
+        for RecordAndOffset { record, offset } in records.into_iter().filter(|r| r.offset >= position) {
+            let (event, is_json_object) = event::consumed(record.value.as_deref());
             if !is_json_object {
                 self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    partition = self.partition,
-                    offset = record.offset,
-                    "message is not a JSON object"
-                );
+                tracing::warn!(partition = self.partition, offset, "message is not a JSON object");
             }
-            self.context.store.push(self.partition, record.offset, event);
-            position = record.offset + 1;
+            let meta = RecordMeta::of(record.key.as_deref(), &record.headers);
+            self.context.store.push_record(self.partition, offset, meta, event);
         }
-        position
+        next
     }
 
-    fn report(&self, position: i64, high_watermark: Option<i64>) {
+    /// Publishes this partition's progress; a `None` high watermark keeps the last one known.
+    fn report(&self, position: i64, high_watermark: Option<i64>, error: Option<String>) {
         let mut progress = lock(&self.progress);
         let entry = progress.entry(self.partition).or_insert(Progress {
             position,
             high_watermark,
+            error: None,
         });
         entry.position = position;
         entry.high_watermark = high_watermark.or(entry.high_watermark);
+        entry.error = error;
     }
 
     /// A client for this partition's leader, retrying until one can be made (or the loop is cancelled).
@@ -292,6 +408,18 @@ impl FetchLoop {
     }
 }
 
+/// One fetch of at most `max_bytes` at `position`, sorted into what the fetch loop acts on.
+async fn fetch_records(client: &PartitionClient, position: i64, max_bytes: i32, max_wait_ms: i32) -> Fetched {
+    // rskafka takes the byte limits as a range: at least 1 byte (or wait up to max_wait), below the end.
+    match client.fetch_records(position, 1..max_bytes + 1, max_wait_ms).await {
+        Ok((records, high_watermark)) => Fetched::Records {
+            records,
+            high_watermark,
+        },
+        Err(e) => Fetched::from_error(e),
+    }
+}
+
 /// Where to start reading each partition: its committed offset, or where the reset policy says for a
 /// partition the group has never committed.
 pub async fn starting_offsets(
@@ -318,16 +446,19 @@ pub async fn starting_offsets(
     Ok(starts)
 }
 
-/// `earliest`: the oldest offset kept. `latest`: the high watermark of a one-byte fetch from the earliest
+/// `earliest`: the oldest offset kept. `latest`: the high watermark of a one-batch fetch from the earliest
 /// offset (ListOffsets "latest" is not right on every broker; the fetch's high watermark is).
 async fn resolve_reset(client: &PartitionClient, reset: OffsetReset) -> Result<i64, KafkaError> {
     let earliest = client.get_offset(OffsetAt::Earliest).await?;
-    match reset {
-        OffsetReset::Earliest => Ok(earliest),
-        OffsetReset::Latest => {
-            let (_, high_watermark) = client.fetch_records(earliest, 1..2, 1).await?;
-            Ok(high_watermark)
-        }
+    if reset == OffsetReset::Earliest {
+        return Ok(earliest);
+    }
+    match fetch_records(client, earliest, ONE_BATCH, 1).await {
+        Fetched::Records { high_watermark, .. } => Ok(high_watermark),
+        Fetched::Failed(e) => Err(e),
+        // The first batch cannot be decoded (or was just deleted), so the answer's high watermark is lost:
+        // ListOffsets "latest" instead, the last stable offset (the high watermark unless a transaction is open).
+        _ => client.get_offset(OffsetAt::Latest).await,
     }
 }
 
