@@ -41,9 +41,28 @@ fn install(script: &'static str, done: &'static OnceLock<()>) {
     });
 }
 
+/// `java` running one of the Java peers (compiled once per test binary) with a light JVM.
+fn java(main_class: &str) -> Command {
+    static JAVA: OnceLock<()> = OnceLock::new();
+    install("scripts/build-java-peers.sh", &JAVA);
+    let classpath = format!(
+        "{}:{}/*",
+        root().join("target/java-peers").display(),
+        root().join(".tools/kafka/libs").display()
+    );
+    let mut command = Command::new("java");
+    command.args([
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-cp",
+        &classpath,
+        main_class,
+    ]);
+    command
+}
+
 fn command(client: Client) -> Command {
     static PYTHON: OnceLock<()> = OnceLock::new();
-    static JAVA: OnceLock<()> = OnceLock::new();
     match client {
         Client::Aiokafka | Client::Librdkafka => {
             install("scripts/install-aiokafka.sh", &PYTHON);
@@ -57,24 +76,28 @@ fn command(client: Client) -> Command {
                 .env("PYTHONPATH", root().join(".tools/python"));
             command
         }
-        Client::Java => {
-            install("scripts/build-java-peers.sh", &JAVA);
-            let classpath = format!(
-                "{}:{}/*",
-                root().join("target/java-peers").display(),
-                root().join(".tools/kafka/libs").display()
-            );
-            let mut command = Command::new("java");
-            command.args([
-                "-XX:TieredStopAtLevel=1",
-                "-XX:+UseSerialGC",
-                "-cp",
-                &classpath,
-                "JavaMember",
-            ]);
-            command
-        }
+        Client::Java => java("JavaMember"),
     }
+}
+
+/// Runs `tests/interop/JavaProducer.java` once: writes `count` records `{"id": n}` (ids from `first_id`,
+/// key `k<id>`, header `source: java`) to one partition, with `compression` (none, gzip, snappy, lz4, zstd)
+/// and `mode` (plain, transactional-commit, transactional-abort). Returns its closing JSON line
+/// (`{"written", "first_offset", "last_offset"}`).
+pub fn java_producer(bootstrap: &str, topic: &str, first_id: i64, count: i64, compression: &str, mode: &str) -> Value {
+    let (first_id, count) = (first_id.to_string(), count.to_string());
+    let output = java("JavaProducer")
+        .args([bootstrap, topic, "0", &count, &first_id, compression, mode])
+        .output()
+        .expect("running JavaProducer");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "JavaProducer {compression} {mode} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("JavaProducer printed {stdout} ({e})"))
 }
 
 impl Peer {
