@@ -154,6 +154,7 @@ impl Fetchers {
                 partition,
                 progress: Arc::clone(&progress),
                 stalled_at: None,
+                batch_by_batch: false,
             };
             let cancel = cancel.clone();
             tasks.spawn(async move {
@@ -210,6 +211,9 @@ struct FetchLoop {
     progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
     /// The offset of an unreadable batch already reported, so that retries are not logged again.
     stalled_at: Option<i64>,
+    /// Fetch one batch at a time: from an unreadable batch (most often a transaction marker) until caught up,
+    /// so that a log dense with markers is not fetched a megabyte at a time only to fail at the next marker.
+    batch_by_batch: bool,
 }
 
 impl FetchLoop {
@@ -233,6 +237,9 @@ impl FetchLoop {
                 let mut next = self.deliver(records, position);
                 if next == position && high_watermark > position {
                     next = self.past_no_records(client, position).await;
+                }
+                if next >= high_watermark {
+                    self.batch_by_batch = false;
                 }
                 self.report(next, Some(high_watermark), None);
                 next
@@ -272,14 +279,17 @@ impl FetchLoop {
 
     /// Fetches up to [`FETCH_MAX_BYTES`] at `position`. When a batch in the answer cannot be read, fetches
     /// the batch at `position` alone: the batches before the unreadable one are still delivered, and the
-    /// answer says what sits at `position`.
-    async fn fetch(&self, client: &PartitionClient, position: i64) -> Fetched {
+    /// answer says what sits at `position`. From then on, until caught up, one batch at a time.
+    async fn fetch(&mut self, client: &PartitionClient, position: i64) -> Fetched {
         let max_wait = self.context.max_wait.as_millis() as i32;
-        let fetched = fetch_records(client, position, FETCH_MAX_BYTES, max_wait).await;
-        if fetched.hit_unreadable_batch() {
-            return fetch_records(client, position, ONE_BATCH, max_wait).await;
+        if !self.batch_by_batch {
+            let fetched = fetch_records(client, position, FETCH_MAX_BYTES, max_wait).await;
+            if !fetched.hit_unreadable_batch() {
+                return fetched;
+            }
+            self.batch_by_batch = true;
         }
-        fetched
+        fetch_records(client, position, ONE_BATCH, max_wait).await
     }
 
     /// The fetch read no record at or after `position`, though the partition goes on. Either an open
