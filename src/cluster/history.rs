@@ -57,6 +57,8 @@ pub struct Owner {
     pub member_id: String,
     pub client_id: String,
     pub host: String,
+    /// The kafka-lab consumer it was, if one said so (so the page can name a member that is gone).
+    pub kafka_lab: Option<String>,
     pub partitions: Vec<i32>,
 }
 
@@ -82,7 +84,8 @@ pub struct Pause {
 struct Settled {
     generation: Option<i32>,
     owners: BTreeMap<i32, String>,
-    members: BTreeMap<String, (String, String)>,
+    /// Member id → (client id, host, kafka-lab consumer).
+    members: BTreeMap<String, (String, String, Option<String>)>,
 }
 
 /// What the history remembers of one group between views.
@@ -162,7 +165,10 @@ impl Track {
             members: group
                 .members
                 .iter()
-                .map(|m| (m.member_id.clone(), (m.client_id.clone(), m.host.clone())))
+                .map(|m| {
+                    let about = (m.client_id.clone(), m.host.clone(), m.kafka_lab.clone());
+                    (m.member_id.clone(), about)
+                })
                 .collect(),
         };
         let mut entry = None;
@@ -254,10 +260,11 @@ fn owners(settled: &Settled) -> Vec<Owner> {
     settled
         .members
         .iter()
-        .map(|(member_id, (client_id, host))| Owner {
+        .map(|(member_id, (client_id, host, kafka_lab))| Owner {
             member_id: member_id.clone(),
             client_id: client_id.clone(),
             host: host.clone(),
+            kafka_lab: kafka_lab.clone(),
             partitions: settled
                 .owners
                 .iter()
