@@ -38,6 +38,8 @@ pub struct Answer {
     pub age_ms: u64,
     /// Whether the producer is polling (history being recorded).
     pub watching: bool,
+    /// The producer's `KAFKA_BOOTSTRAP_SERVERS`, for the commands the page's guide shows.
+    pub bootstrap_servers: String,
     pub history: Vec<Rebalance>,
 }
 
@@ -48,6 +50,7 @@ struct AnswerJson<'a> {
     view: &'a ClusterView,
     age_ms: u64,
     watching: bool,
+    bootstrap_servers: &'a str,
     history: &'a [Rebalance],
 }
 
@@ -57,6 +60,7 @@ impl Serialize for Answer {
             view: &self.view,
             age_ms: self.age_ms,
             watching: self.watching,
+            bootstrap_servers: &self.bootstrap_servers,
             history: &self.history,
         }
         .serialize(serializer)
@@ -74,6 +78,7 @@ struct Topic {
 
 /// The producer's view of the cluster, shared by every request and the poller.
 pub struct ClusterWatch {
+    bootstrap_servers: String,
     /// One view at a time: a refresh holds the admin connections from its first request to its last
     /// (a tokio lock, held across awaits), which also makes concurrent requests share one refresh.
     admin: tokio::sync::Mutex<Admin>,
@@ -85,6 +90,7 @@ pub struct ClusterWatch {
 impl ClusterWatch {
     pub fn new(bootstrap_servers: Vec<String>) -> Self {
         Self {
+            bootstrap_servers: bootstrap_servers.join(","),
             admin: tokio::sync::Mutex::new(Admin::new(bootstrap_servers)),
             topics: Mutex::new(BTreeMap::new()),
             polling: AtomicBool::new(false),
@@ -112,6 +118,7 @@ impl ClusterWatch {
         Answer {
             age_ms: now_ms().saturating_sub(view.observed_at_ms),
             watching: self.polling.load(Ordering::Relaxed),
+            bootstrap_servers: self.bootstrap_servers.clone(),
             view,
             history,
         }
