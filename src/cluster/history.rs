@@ -15,7 +15,9 @@
 //!   to rejoin: eager rebalancing), so even partitions that stay with their member pause; KIP-848 moves
 //!   only the partitions that change owner.
 //!
-//! The history is bounded ([`MAX_ENTRIES`]); views in which the cluster could not be read are skipped.
+//! The history is bounded ([`MAX_ENTRIES`]); views in which the cluster could not be read are skipped, and
+//! so are groups whose owners nobody reported (a broker that keeps classic assignments to itself, when no
+//! kafka-lab consumer of the group was asked).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -134,7 +136,8 @@ impl History {
         self.views += 1;
         let now = view.observed_at_ms;
         let partitions: Vec<i32> = view.partitions.iter().map(|p| p.partition).collect();
-        for group in &view.groups {
+        // A group whose owners nobody reported tells nothing about who reads what: skipped, not "nobody".
+        for group in view.groups.iter().filter(|g| g.assignments_known()) {
             let track = self.tracks.entry(group.group.clone()).or_insert_with(|| Track {
                 appeared: !first,
                 ..Track::default()

@@ -132,6 +132,12 @@ impl Group {
         ["stable", "empty"].contains(&self.state.to_ascii_lowercase().as_str())
     }
 
+    /// Whether every member's partitions are known (a settled classic group on a broker that does not
+    /// report assignments, without kafka-lab consumers to ask, is not).
+    pub fn assignments_known(&self) -> bool {
+        !self.is_settled() || self.members.iter().all(|m| m.assignment_from.is_some())
+    }
+
     /// Who is reading each partition now. During a classic rebalance nobody is: every member gave its
     /// partitions back to rejoin (eager rebalancing), and the coordinator shows no assignment. KIP-848
     /// members keep what they own until told to give it up.

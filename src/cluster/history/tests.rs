@@ -208,3 +208,18 @@ fn the_history_is_bounded_and_skips_views_without_the_cluster() {
     assert_eq!(entries.last().unwrap().seq, MAX_ENTRIES as u64 + 19);
     assert!(entries.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
 }
+
+#[test]
+fn a_view_that_does_not_know_the_owners_is_not_a_rebalance() {
+    let unknown = || {
+        let mut group = classic("Stable", &[("a", &[]), ("b", &[])]);
+        group.members.iter_mut().for_each(|m| m.assignment_from = None);
+        group
+    };
+    let entries = run(vec![
+        view(0, vec![classic("Stable", &[("a", &[0]), ("b", &[1])])]),
+        view(500, vec![unknown()]),
+        view(1000, vec![classic("Stable", &[("a", &[0]), ("b", &[1])])]),
+    ]);
+    assert!(entries.is_empty(), "{entries:?}");
+}
