@@ -56,9 +56,10 @@ function placeDiagram(model, layout) {
     const box = { group, y: gy, members: [], unassigned: [] };
     let my = gy + 40;
     for (const member of group.members) {
-      const idle = member.idle ? wrapText(`idle: ${member.idle}`, layout.wrap) : [];
-      const h = 40 + idle.length * 15 + Math.max(0, member.partitions.length - 2) * 10;
-      box.members.push({ member, y: my, h, idle });
+      const reads = member.partitions.map((p) => `P${p}${lagText(group, p)}`).join(', ');
+      const lines = wrapText(member.idle ? `idle: ${member.idle}` : `reads ${reads}`, layout.wrap);
+      const h = Math.max(26 + lines.length * 15, 18 + member.partitions.length * 10);
+      box.members.push({ member, y: my, h, lines });
       my += h + 6;
     }
     for (const lost of group.unassigned) {
@@ -181,11 +182,7 @@ function memberRow(layout, group, row) {
   g.append(svg('rect', { x: x + 8, y: row.y, width: w - 16, height: row.h, rx: 6 }));
   const tag = member.kafkaLab ? '' : ' (not kafka-lab)';
   textBlock(g, x + 16, row.y + 17, [`${member.label}${layout.producer ? tag : ''}`], { class: 'strong' });
-  const reads = member.partitions.length
-    ? `reads ${member.partitions.map((p) => `P${p}${lagText(group, p)}`).join(', ')}`
-    : '';
-  if (reads) textBlock(g, x + 16, row.y + 33, [reads], { class: 'muted' });
-  if (row.idle.length) textBlock(g, x + 16, row.y + 33, row.idle, { class: 'warn' });
+  textBlock(g, x + 16, row.y + 33, row.lines, { class: member.idle ? 'warn' : 'muted' });
   g.append(svg('title', {}, `${member.label} (member id ${member.id})${member.idle ? `: idle, ${member.idle}` : ''}`));
   return g;
 }

@@ -31,8 +31,19 @@ function updateGuide(model, answer) {
   let current = steps.findIndex((s) => !s.done);
   if (current < 0) current = steps.length;
   steps.forEach((step, i) => showStep(step, i === current));
+  if (current !== guide.current) followStep(current);
   showTroubleshooting(troubleshooting(model));
   $('#guide-progress').textContent = `${steps.filter((s) => s.done).length} of ${steps.length} steps done`;
+}
+
+// Keeps the step to do next in sight when the side panel scrolls (it does not move the page).
+function followStep(current) {
+  const first = guide.current === undefined;
+  guide.current = current;
+  const box = $('#guide');
+  const item = document.querySelectorAll('#guide .step')[current];
+  if (first || !item || box.scrollHeight <= box.clientHeight) return;
+  box.scrollTo({ top: item.offsetTop - box.offsetTop - 8, behavior: 'smooth' });
 }
 
 function setCommand(selector, text) {
