@@ -8,6 +8,7 @@
 //! leadership to another in-sync replica).
 
 mod groups;
+mod members;
 
 use std::collections::{BTreeMap, BTreeSet};
 
