@@ -15,7 +15,15 @@ const cluster = {
   missing: false, // an older producer without /cluster
   labels: new Map(), // member id → label, kept after the member left (the history names it)
   moves: new Map(), // partition → { from, to, until }
+  drawn: {}, // what each part was last drawn from: it is redrawn only when that changes
 };
+
+// Redraws one part of the card only when what it shows changed (most seconds nothing does).
+function redraw(part, key, draw) {
+  if (cluster.drawn[part] === key) return;
+  cluster.drawn[part] = key;
+  draw();
+}
 
 const labelOf = (id) => cluster.labels.get(id) || `member ${shortId(id)}`;
 const narrowScreen = () => window.matchMedia('(max-width: 700px)').matches;
@@ -64,9 +72,14 @@ function showCluster(answer) {
     : `As Kafka sees it at ${answer.observed_at.slice(0, 8)}${age}.`, model.error ? 'error' : 'muted');
   const moves = {};
   for (const [partition, move] of cluster.moves) if (move.until > Date.now()) moves[partition] = move;
-  drawDiagram($('#diagram'), model, moves, narrowScreen());
-  showLagTable(model);
-  showTimeline(answer.history || []);
+  const narrow = narrowScreen();
+  redraw('diagram', JSON.stringify([model, moves, narrow]), () => drawDiagram($('#diagram'), model, moves, narrow));
+  redraw('lag', JSON.stringify([model.partitions, model.groups.map((g) => [g.name, g.lag, g.members])]), () => showLagTable(model));
+  const history = answer.history || [];
+  const last = history.length ? history[history.length - 1].seq : 0;
+  const groups = model.groups.map((g) => g.name).join();
+  // The bars drift left as time passes: redrawn every 5 s, and at once when a rebalance or a group comes.
+  redraw('timeline', `${last} ${groups} ${Math.floor(Date.now() / 5000)}`, () => showTimeline(history));
   announceRebalances(answer.history || []);
   if (typeof updateGuide === 'function') updateGuide(model, answer);
 }
@@ -205,5 +218,6 @@ function groupTimeline(timeline) {
 
 // Redraw on a width change: the diagram has a wide and a narrow layout.
 window.matchMedia('(max-width: 700px)').addEventListener('change', () => {
+  cluster.drawn.diagram = null;
   if (cluster.model) drawDiagram($('#diagram'), cluster.model, {}, narrowScreen());
 });

@@ -64,6 +64,9 @@ function showStep(step, current) {
 }
 
 function showTroubleshooting(checks) {
+  const key = JSON.stringify(checks);
+  if (guide.checks === key) return; // unchanged: leave the list (and a screen reader) alone
+  guide.checks = key;
   const list = $('#checks');
   const marks = { ok: '✓', warn: 'ℹ', bad: '✗' };
   list.replaceChildren(...checks.map((check) => {
