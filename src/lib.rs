@@ -18,6 +18,7 @@
 //! - [`event`]: the `HH:MM:SS:mmm` time stamps the workshop shows.
 //! - [`kafka`]: connecting to the cluster with rskafka (partition-level produce, fetch, metadata).
 //! - [`partitioner`], [`produce`], [`producer_api`], [`static_files`]: the producer and the lab page.
+//! - [`cluster`]: the cluster as the lab page shows it (brokers, partitions, every group, rebalance history).
 //! - [`group`]: consumer groups on the classic group protocol — the part to read to see how Kafka shares
 //!   a topic between consumers.
 //! - [`consume`]: one fetch loop per owned partition; [`store`]: the recent events; [`status`]: the
@@ -27,6 +28,7 @@
 //! The binaries in `bin/` only call into this library.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod consume;
 pub mod consumer;

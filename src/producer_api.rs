@@ -4,6 +4,8 @@
 //!   (or the configured default) and answers 200 once Kafka acknowledged it, naming topic, partition and
 //!   offset. An optional string `key` field becomes the message key (and so picks the partition).
 //! - `GET /ping` answers `pong`; the page shows "Producer: Offline" when it fails.
+//! - `GET /cluster?topic=NAME` answers the cluster as Kafka sees it, with the rebalance history
+//!   ([`crate::cluster`]).
 //! - `GET /` serves the lab page, compiled into the binary.
 //!
 //! Input is checked completely before anything is sent: a rejected request never produces an event.
@@ -15,6 +17,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{self, ClusterWatch};
 use crate::config::ProducerConfig;
 use crate::event;
 use crate::http::{self, Response};
@@ -28,6 +31,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct ProducerApi {
     default_topic: String,
     producer: Producer,
+    cluster: Arc<ClusterWatch>,
 }
 
 /// An event that passed validation, ready to send.
@@ -42,6 +46,7 @@ impl ProducerApi {
         Self {
             default_topic: config.topic.clone(),
             producer: Producer::new(config.bootstrap_servers.clone()),
+            cluster: Arc::new(ClusterWatch::new(config.bootstrap_servers.clone())),
         }
     }
 
@@ -52,9 +57,12 @@ impl ProducerApi {
             (&Method::OPTIONS, _) => http::preflight(),
             (&Method::POST, "/") => self.produce(request).await,
             (&Method::GET, "/ping") => http::text(StatusCode::OK, "pong"),
+            (&Method::GET, "/cluster") => {
+                cluster::serve(&self.cluster, request.uri().query(), &self.default_topic).await
+            }
             (&Method::GET, _) => static_files::serve(&path).unwrap_or_else(|| http::not_found(&path)),
             (_, "/") => http::method_not_allowed("GET or POST"),
-            (_, "/ping") => http::method_not_allowed("GET"),
+            (_, "/ping" | "/cluster") => http::method_not_allowed("GET"),
             _ => http::not_found(&path),
         }
     }

@@ -11,6 +11,13 @@ const HELPERS_JS: &str = include_str!("../static/helpers.js");
 const CONSUMERS_JS: &str = include_str!("../static/consumers.js");
 const APP_JS: &str = include_str!("../static/app.js");
 const APP_CSS: &str = include_str!("../static/app.css");
+const CLUSTER_CSS: &str = include_str!("../static/cluster.css");
+const CLUSTER_MODEL_JS: &str = include_str!("../static/cluster-model.js");
+const TIMELINE_MODEL_JS: &str = include_str!("../static/timeline-model.js");
+const GUIDE_MODEL_JS: &str = include_str!("../static/guide-model.js");
+const CLUSTER_DIAGRAM_JS: &str = include_str!("../static/cluster-diagram.js");
+const CLUSTER_VIEW_JS: &str = include_str!("../static/cluster-view.js");
+const GUIDE_JS: &str = include_str!("../static/guide.js");
 
 /// The bundled file at `path`, if there is one.
 pub fn serve(path: &str) -> Option<Response> {
@@ -20,6 +27,13 @@ pub fn serve(path: &str) -> Option<Response> {
         "/consumers.js" => ("text/javascript; charset=utf-8", CONSUMERS_JS),
         "/app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "/app.css" => ("text/css; charset=utf-8", APP_CSS),
+        "/cluster.css" => ("text/css; charset=utf-8", CLUSTER_CSS),
+        "/cluster-model.js" => ("text/javascript; charset=utf-8", CLUSTER_MODEL_JS),
+        "/timeline-model.js" => ("text/javascript; charset=utf-8", TIMELINE_MODEL_JS),
+        "/guide-model.js" => ("text/javascript; charset=utf-8", GUIDE_MODEL_JS),
+        "/cluster-diagram.js" => ("text/javascript; charset=utf-8", CLUSTER_DIAGRAM_JS),
+        "/cluster-view.js" => ("text/javascript; charset=utf-8", CLUSTER_VIEW_JS),
+        "/guide.js" => ("text/javascript; charset=utf-8", GUIDE_JS),
         _ => return None,
     };
     Some(http::respond(StatusCode::OK, content_type, body))

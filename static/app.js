@@ -7,10 +7,15 @@
 //             GET /events?after=N  the events it consumed after number N (nothing is removed, so two open
 //                                  tabs both see everything); an old consumer without it gets GET /
 // Which services to ask is kept in the page's address: ?producer=URL&consumers=8000,8001,http://host:8084
-// Plain JavaScript, no build step, no request to any other host. Three files, loaded in this order:
-//   helpers.js    settings, small helpers, which services to ask (from the page's address)
-//   consumers.js  one panel per consumer
-//   app.js        the producer, and starting it all
+//   producer  GET /cluster         the cluster as Kafka sees it, with the rebalance history
+// Plain JavaScript, no build step, no request to any other host. Loaded in this order:
+//   cluster-model.js, timeline-model.js, guide-model.js
+//                      what the page computes (no page access; tested with node --test tests/page-model/)
+//   helpers.js         settings, small helpers, which services to ask (from the page's address)
+//   consumers.js       one panel per consumer
+//   cluster-diagram.js the SVG diagram; cluster-view.js polls /cluster and draws the lag and the timeline
+//   guide.js           the section-3 lab's steps, checked live
+//   app.js             the producer, and starting it all
 
 'use strict';
 
@@ -65,6 +70,7 @@ async function sendEvent() {
 function pollAll() {
   pollProducer();
   consumers.forEach(pollConsumer);
+  pollCluster();
 }
 
 $('#send').addEventListener('click', sendEvent);
@@ -96,3 +102,4 @@ startUrls.forEach(addConsumer);
 saveToAddress();
 setInterval(pollAll, POLL_MS);
 pollProducer();
+pollCluster();

@@ -1,5 +1,5 @@
-// kafka-lab's lab page, part 1 of 3: settings, small helpers, and which services to ask.
-// app.js says what the page does; consumers.js draws one panel per consumer. Plain scripts, loaded in order.
+// kafka-lab's lab page: settings, small helpers, and which services to ask.
+// app.js says what the page does and lists its files. Plain scripts, loaded in order.
 
 'use strict';
 
@@ -43,15 +43,9 @@ async function get(url) {
   return response;
 }
 
-// A stable colour per consumer group. The workshop says first-group is blue and second-group orange;
-// any other name gets a hue computed from its letters, so it is the same in every tab and on every reload.
-function groupColour(name) {
-  const pinned = { 'first-group': '#1d4ed8', 'second-group': '#c2410c' };
-  if (pinned[name]) return pinned[name];
-  let hash = 0;
-  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return `hsl(${hash % 360} 70% 34%)`;
-}
+// A stable colour per consumer group (first-group blue and second-group orange, as the workshop says; any
+// other name a hue from its letters). cluster-model.js also gives each group a glyph and a line pattern.
+const groupColour = (name) => groupStyle(name).colour;
 
 // A distinct tint per partition number, so the split between consumers is visible at a glance.
 const partitionHue = (partition) => (200 + partition * 137.5) % 360;

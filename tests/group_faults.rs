@@ -317,7 +317,7 @@ async fn the_coordinators_broker_stopped_and_restarted_moves_the_coordinator_wit
     let paced = PacedProducer::start(&lab.producer);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let kafka = lab.cluster.own_kafka();
-    kafka.shut_down_broker(index);
+    kafka.stop_broker(index);
     let moved = eventually(SETTLE, "the coordinator to move", || async {
         find_coordinator(&brokers, "moving-group")
             .await

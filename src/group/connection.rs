@@ -8,7 +8,9 @@
 //! The group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
 //! OffsetFetch) are not in rskafka, so the group layer uses this connection, with messages encoded by the
 //! `kafka-protocol` crate. One connection serves one request at a time and is owned by one task (the
-//! member loop, or its heartbeat task, which has a connection of its own), so no locking is needed.
+//! member loop, or its heartbeat task, which has a connection of its own), so no locking is needed. The
+//! producer's view of the cluster ([`crate::cluster`]) uses it too, for the admin requests (Metadata,
+//! ListGroups, DescribeGroups, ConsumerGroupDescribe, ListOffsets, Fetch).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +21,11 @@ use kafka_protocol::messages::{
     HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
     SyncGroupResponse,
+};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    FetchRequest, FetchResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,6 +106,31 @@ impl GroupRequest for OffsetCommitRequest {
 impl GroupRequest for OffsetFetchRequest {
     const KEY: ApiKey = ApiKey::OffsetFetch;
     type Response = OffsetFetchResponse;
+}
+// The admin requests of the cluster view (`crate::cluster`).
+impl GroupRequest for MetadataRequest {
+    const KEY: ApiKey = ApiKey::Metadata;
+    type Response = MetadataResponse;
+}
+impl GroupRequest for ListGroupsRequest {
+    const KEY: ApiKey = ApiKey::ListGroups;
+    type Response = ListGroupsResponse;
+}
+impl GroupRequest for DescribeGroupsRequest {
+    const KEY: ApiKey = ApiKey::DescribeGroups;
+    type Response = DescribeGroupsResponse;
+}
+impl GroupRequest for ConsumerGroupDescribeRequest {
+    const KEY: ApiKey = ApiKey::ConsumerGroupDescribe;
+    type Response = ConsumerGroupDescribeResponse;
+}
+impl GroupRequest for ListOffsetsRequest {
+    const KEY: ApiKey = ApiKey::ListOffsets;
+    type Response = ListOffsetsResponse;
+}
+impl GroupRequest for FetchRequest {
+    const KEY: ApiKey = ApiKey::Fetch;
+    type Response = FetchResponse;
 }
 
 /// An open connection to one broker, with the API versions it supports.

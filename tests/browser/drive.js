@@ -1,4 +1,4 @@
-// Drives the lab page in headless Chromium for tests/page.rs, one command at a time.
+// Drives the lab page in headless Chromium for tests/page.rs and tests/page_cluster.rs, one command at a time.
 //
 // Reads one JSON command per line on stdin and answers one JSON line on stdout:
 //   {"cmd": "open", "url": "...", "width": 1280, "height": 800}   a new tab, which the next commands use
@@ -54,6 +54,14 @@ function pageState() {
     unlabelledButtons: [...document.querySelectorAll('button')]
       .filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())).length,
     liveRegions: document.querySelectorAll('[aria-live]').length,
+    cluster: clusterState(),
+    guide: [...document.querySelectorAll('#guide .step')].map((step) => ({
+      step: step.dataset.step,
+      done: step.dataset.done === 'true',
+      check: text(step.querySelector('.check')),
+    })),
+    guideHidden: document.querySelector('#guide') ? document.querySelector('#guide').hidden : null,
+    checks: [...document.querySelectorAll('#checks li')].map((li) => ({ id: li.dataset.check, state: li.dataset.state, text: text(li) })),
     consumers: [...document.querySelectorAll('.consumer')].map((panel) => ({
       url: panel.dataset.url,
       status: text(panel.querySelector('.status')),
@@ -70,6 +78,35 @@ function pageState() {
         times: text(row.querySelector('.times')),
       })),
     })),
+  };
+}
+
+// The cluster card (diagram, lag table, timeline), from the data-* attributes the page's SVG and table carry.
+// Runs in the page, like pageState.
+function clusterState() {
+  const text = (el) => (el ? el.textContent.trim() : null);
+  const number = (value) => (value === undefined || value === '' ? null : Number(value));
+  const all = (selector) => [...document.querySelectorAll(selector)];
+  return {
+    status: text(document.querySelector('#cluster-status')),
+    brokers: all('#diagram .broker').map((b) => ({ id: Number(b.dataset.broker), up: b.dataset.up === 'true' })),
+    partitions: all('#diagram .partition').map((p) => ({
+      partition: Number(p.dataset.partition), leader: number(p.dataset.leader), end: number(p.dataset.end), text: text(p),
+    })),
+    groups: all('#diagram .group').map((g) => ({ group: g.dataset.group, colour: g.dataset.colour, glyph: g.dataset.glyph })),
+    members: all('#diagram .member').map((m) => ({ group: m.dataset.group, member: m.dataset.member, idle: m.dataset.idle })),
+    arrows: all('#diagram path.arrow:not(.lost)').map((a) => ({
+      group: a.dataset.group, partition: Number(a.dataset.partition), member: a.dataset.member, lag: number(a.dataset.lag),
+      stroke: a.getAttribute('stroke'), dash: a.getAttribute('stroke-dasharray'),
+    })),
+    unassigned: all('#diagram .unassigned').map((u) => ({ group: u.dataset.group, partition: Number(u.dataset.partition), reason: u.dataset.reason })),
+    diagramLabel: text(document.querySelector('#diagram desc')),
+    lag: all('#lag-table td[data-group]').map((td) => ({
+      group: td.dataset.group, partition: Number(td.closest('tr').dataset.partition), lag: number(td.dataset.lag), text: text(td),
+    })),
+    timeline: all('#timeline .rebalance').map((r) => ({ group: r.dataset.group, pause: number(r.dataset.pause), text: text(r) })),
+    timelineBars: all('#timeline .pause').length,
+    notes: all('#cluster-notes li').map(text),
   };
 }
 
@@ -90,6 +127,7 @@ const commands = {
     await page.setViewportSize({ width, height });
   },
   async state() {
+    await page.evaluate(`window.clusterState = ${clusterState.toString()}`);
     const state = await page.evaluate(pageState);
     state.pageErrors = pageErrors;
     state.requests = requests;

@@ -209,6 +209,18 @@ impl Cluster {
         }
     }
 
+    /// Stops one broker of a Kafka cluster of the test's own, in order (SIGTERM), waits for it to exit (a
+    /// few seconds, blocking), and returns its node id.
+    pub fn stop_one_broker(&mut self, i: usize) -> i32 {
+        match &self.brokers {
+            Brokers::OwnKafka(kafka) => {
+                kafka.stop_broker(i);
+                kafka.broker_id(i)
+            }
+            _ => panic!("only a Kafka cluster of the test's own has brokers to stop one of"),
+        }
+    }
+
     /// Starts the stopped brokers again on the same ports.
     pub async fn start_brokers(&mut self) {
         match &mut self.brokers {

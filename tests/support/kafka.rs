@@ -136,13 +136,27 @@ impl KafkaCluster {
         }
     }
 
-    /// Stops broker `i` as an operator would (SIGTERM: a controlled shutdown that hands its partitions'
-    /// leadership to the other broker first) and waits until it is gone.
-    pub fn shut_down_broker(&self, i: usize) {
-        if let Some(mut child) = self.nodes.lock().unwrap()[i + 1].take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let _ = child.wait();
+    /// Stops broker `i` (0 or 1) as `docker stop` would: SIGTERM, so it shuts down in order (the controller
+    /// moves its partitions' leadership first), and waits for it to exit (SIGKILL after 30 s).
+    pub fn stop_broker(&self, i: usize) {
+        let Some(mut child) = self.nodes.lock().unwrap()[i + 1].take() else {
+            return;
+        };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The node id of broker `i` (node 1 is the controller, so brokers are 2, 3, ...).
+    pub fn broker_id(&self, i: usize) -> i32 {
+        i as i32 + 2
     }
 
     /// Starts a stopped broker `i` again on its port and waits until it listens.
