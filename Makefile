@@ -33,6 +33,7 @@ tools:
 	bash scripts/install-browser.sh
 
 test: tools pure-rust
+	node --test tests/page-model/
 	$(CARGO) test --lib --bins --tests
 
 lint:
