@@ -17,7 +17,8 @@ pub enum MemberState {
     Stable,
     /// The coordinator asked the group to rebalance: partitions are being given back before rejoining.
     Rebalancing,
-    /// The broker (or the coordinator) cannot be reached; retrying.
+    /// The broker (or the coordinator) cannot be reached; retrying. A member that owns partitions keeps
+    /// fetching them meanwhile, in the same generation, until the coordinator answers or gives a verdict.
     BrokerUnavailable,
     /// Shutting down: committing and leaving the group.
     Stopping,

@@ -27,8 +27,10 @@ async fn a_broker_that_stops_answering_is_reported_and_does_not_hold_up_shutdown
     let lab = Lab::start_on(Cluster::of(flavor, true).await).await;
     let mut stopping = lab.consumer("first-group").await;
     let waiting = lab.consumer("second-group").await;
+    let mut stopping_later = lab.consumer("third-group").await;
     wait_for_assignment(&[&stopping], &[2], SETTLE).await;
     wait_for_assignment(&[&waiting], &[2], SETTLE).await;
+    wait_for_assignment(&[&stopping_later], &[2], SETTLE).await;
 
     lab.cluster.pause_brokers();
     // SIGINT while heartbeats go unanswered: the member does not wait on the broker to exit.
@@ -47,6 +49,21 @@ async fn a_broker_that_stops_answering_is_reported_and_does_not_hold_up_shutdown
     assert!(
         seen["last_error"].as_str().is_some_and(|e| e.contains("Heartbeat")),
         "{seen}"
+    );
+    // SIGINT once the coordinator counts as unreachable (the member fetches on and looks for it): the
+    // final commit and LeaveGroup are bounded, so this is quick too.
+    eventually(SETTLE, "the third consumer to say broker_unavailable", || async {
+        (status(&stopping_later).await["state"] == "broker_unavailable").then_some(())
+    })
+    .await;
+    let stopped = Instant::now();
+    let exit = stopping_later.signal("INT");
+    let unreachable_stop_time = stopped.elapsed();
+    println!("{flavor:?}: SIGINT took {stop_time:?}; SIGINT while unreachable took {unreachable_stop_time:?}");
+    assert_eq!(exit.code(), Some(0), "{}", stopping_later.logs());
+    assert!(
+        unreachable_stop_time < Duration::from_secs(2),
+        "shutdown while unreachable took {unreachable_stop_time:?}"
     );
 
     lab.cluster.resume_brokers();

@@ -1,7 +1,7 @@
 //! The group layer under faults, against real brokers (Apache Kafka and Tansu): brokers that stall
 //! (SIGSTOP) for less and for more than a session timeout while events flow, the coordinator's broker
-//! stopped and restarted (Apache Kafka: the coordinator moves), a static member restarted, and an error
-//! that stops a consumer. Each test counts what the consumers received against what the producer
+//! stopped and restarted, or killed (Apache Kafka: the coordinator moves), a static member restarted, and an
+//! error that stops a consumer. Each test counts what the consumers received against what the producer
 //! acknowledged: nothing may be lost; duplicates are counted and printed with their explanation.
 
 mod support;
@@ -127,6 +127,7 @@ async fn a_broker_stalled_past_the_session_timeout_is_reported_and_loses_nothing
     let first = lab.consumer("first-group").await;
     let second = lab.consumer("first-group").await;
     wait_for_assignment(&[&first, &second], &[1, 1], SETTLE).await;
+    let before = (generation(&first).await, generation(&second).await);
     let session_ms: u64 = lab.cluster.fast_group()[0].1.parse().unwrap();
     let stall = Duration::from_millis(session_ms + 2000);
 
@@ -153,10 +154,14 @@ async fn a_broker_stalled_past_the_session_timeout_is_reported_and_loses_nothing
     let acked = paced.stop();
 
     let seen = received_by(&[&first, &second], &acked).await;
-    // Events read after the last commit before the stall are read again by the next owner (at-least-once):
-    // at most about one commit interval's worth.
+    let after = (generation(&first).await, generation(&second).await);
+    // The members' silence is no verdict: they heartbeat on in their generation once the broker answers. If
+    // the coordinator expired their sessions during the stall, it answers with a verdict instead and the
+    // group rebalances: events read after the last commit before the stall are then read again by their
+    // next owner (at-least-once), at most about one commit interval's worth.
     println!(
-        "{flavor:?}: stall of {stall:?} (session {session_ms} ms): {} events acknowledged, all consumed, {} duplicates",
+        "{flavor:?}: stall of {stall:?} (session {session_ms} ms): generations {before:?} → {after:?}, {} events \
+         acknowledged, all consumed, {} duplicates",
         acked.len(),
         duplicates(&seen)
     );
@@ -339,6 +344,87 @@ async fn the_coordinators_broker_stopped_and_restarted_moves_the_coordinator_wit
     let after = (generation(&first).await, generation(&second).await);
     assert_eq!(before, after, "the group kept its generation");
     let owned_after = wait_for_assignment(&[&first, &second], &[1, 1], SETTLE).await;
+    assert_eq!(owned_before, owned_after, "each member kept its partition");
+    assert_eq!(duplicates(&seen), 0, "no rebalance, so nothing is read twice");
+}
+
+/// Apache Kafka only (Tansu is a single broker): the broker that coordinates the group is killed (SIGKILL)
+/// while events flow, with the shortest session Kafka accepts (6 s). Kafka moves the coordinator only once
+/// the controller has fenced the dead broker (`broker.session.timeout.ms`, 9 s), so the members' heartbeats
+/// go unanswered for longer than their session. That is no verdict: the members say `broker_unavailable`,
+/// keep fetching, find the new coordinator (which loaded the group from `__consumer_offsets`) and go on in
+/// the same generation, as the Java client does. Nothing is lost and, with no rebalance, nothing is read
+/// twice.
+#[tokio::test]
+async fn the_coordinators_broker_killed_keeps_the_generation_and_loses_nothing_on_kafka() {
+    let lab = Lab::start_on(Cluster::of(Flavor::Kafka, true).await).await;
+    let session_ms = lab.cluster.fast_group()[0].1;
+    assert_eq!(session_ms, "6000");
+    let first = lab.consumer("killed-group").await;
+    let second = lab.consumer("killed-group").await;
+    let owned_before = wait_for_assignment(&[&first, &second], &[1, 1], SETTLE).await;
+    let before = (generation(&first).await, generation(&second).await);
+
+    let brokers: Vec<String> = lab.cluster.bootstrap().split(',').map(str::to_string).collect();
+    let coordinator = find_coordinator(&brokers, "killed-group")
+        .await
+        .expect("the coordinator");
+    let index = brokers
+        .iter()
+        .position(|b| *b == coordinator)
+        .expect("a broker of ours");
+    let paced = PacedProducer::start(&lab.producer);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    lab.cluster.own_kafka().kill_broker(index);
+    let killed = Instant::now();
+
+    let unavailable = eventually(SETTLE, "/status to say broker_unavailable", || async {
+        let seen = status(&first).await;
+        (seen["state"] == "broker_unavailable").then_some(seen)
+    })
+    .await;
+    let unavailable_after = killed.elapsed();
+    let reason = unavailable["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("Heartbeat") && reason.contains("session timeout"),
+        "{unavailable}"
+    );
+    assert_eq!(
+        unavailable["generation"].as_i64(),
+        before.0,
+        "unreachable, still in its generation"
+    );
+    assert!(
+        !unavailable["partitions"].as_array().is_none_or(Vec::is_empty),
+        "it keeps its partition meanwhile: {unavailable}"
+    );
+    let moved = eventually(SETTLE, "the coordinator to move", || async {
+        find_coordinator(&brokers, "killed-group")
+            .await
+            .ok()
+            .filter(|c| *c != coordinator)
+    })
+    .await;
+    let moved_after = killed.elapsed();
+    let owned_after = wait_for_assignment(&[&first, &second], &[1, 1], SETTLE).await;
+    let stable_after = killed.elapsed();
+    for consumer in [&first, &second] {
+        let now = status(consumer).await;
+        assert!(now["last_error"].is_null(), "cleared once answered again: {now}");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acked = paced.stop();
+
+    let seen = received_by(&[&first, &second], &acked).await;
+    println!(
+        "coordinator's broker {coordinator} killed (session {session_ms} ms): broker_unavailable after \
+         {unavailable_after:?}, coordinator moved to {moved} after {moved_after:?}, both stable again after \
+         {stable_after:?}; {} events acknowledged, all consumed, {} duplicates",
+        acked.len(),
+        duplicates(&seen)
+    );
+    let after = (generation(&first).await, generation(&second).await);
+    assert_eq!(before, after, "the group kept its generation");
     assert_eq!(owned_before, owned_after, "each member kept its partition");
     assert_eq!(duplicates(&seen), 0, "no rebalance, so nothing is read twice");
 }

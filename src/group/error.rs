@@ -13,8 +13,9 @@
 //! | **fatal** | INVALID_SESSION_TIMEOUT, INCONSISTENT_GROUP_PROTOCOL, authorization failures, GROUP_MAX_SIZE_REACHED, FENCED_INSTANCE_ID, UNSUPPORTED_VERSION, ... | will not change by itself: stop, and say what to change |
 //!
 //! Only the coordinator's own verdict on this member (rejoin, rejoin fresh, FENCED_INSTANCE_ID) ends a
-//! generation. A coordinator that moved or was slow to answer says nothing about the member: ending the
-//! generation then would only cause duplicates and a rebalance of the whole group.
+//! generation. A coordinator that moved, was slow to answer, or left heartbeats unanswered for a whole
+//! session timeout says nothing about the member: ending the generation then would only cause duplicates
+//! and a rebalance of the whole group (see [`super::heartbeat`]).
 //!
 //! Codes this table does not name are retried with a pause (and shown in `/status`) rather than stopping
 //! the process: a consumer that keeps trying is easier to reason about in a lab than one that vanishes.

@@ -25,6 +25,10 @@ pub trait Coordinator: Send + 'static {
     /// Another link to the same group's coordinator, with a connection of its own (the heartbeat's).
     fn another(&self) -> Self;
 
+    /// Drops the connection and forgets where the coordinator was: the next request finds it again (the
+    /// heartbeat's remedy for a coordinator silent for a session timeout).
+    fn forget(&mut self);
+
     /// JoinGroup, offering `assignors` (name, subscription bytes) in order of preference.
     fn join(
         &mut self,
@@ -141,6 +145,12 @@ impl Coordinator for CoordinatorLink {
             address: self.address.clone(),
             ..Self::new(self.bootstrap_servers.clone(), self.group.clone(), self.timeouts)
         }
+    }
+
+    fn forget(&mut self) {
+        self.connection = None;
+        self.address = None;
+        self.in_flight = false;
     }
 
     async fn join(&mut self, me: &Identity, assignors: &[(&'static str, Bytes)]) -> Result<Joined, GroupError> {

@@ -243,6 +243,10 @@ impl Coordinator for FakeCoordinator {
         Self::new(self.script.clone(), self.timeouts)
     }
 
+    fn forget(&mut self) {
+        self.connected = None;
+    }
+
     async fn join(&mut self, me: &Identity, assignors: &[(&'static str, Bytes)]) -> Result<Joined, GroupError> {
         match self.request(Api::JoinGroup, me, -1, &BTreeMap::new()).await? {
             Answer::MemberIdRequired(id) => Ok(Joined::MemberIdRequired(id.to_string())),

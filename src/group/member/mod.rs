@@ -3,8 +3,8 @@
 //! ```text
 //!  ┌─▶ find coordinator ─▶ JoinGroup ─▶ (leader: assign) ─▶ SyncGroup ─▶ OffsetFetch ─▶ stable
 //!  │                          └── heartbeat task starts: every interval, on its own connection ──┐
-//!  │   stable: fetch owned partitions, commit every interval                                     │
-//!  │                                                                                             │
+//!  │   stable: fetch owned partitions, commit every interval ◀── "coordinator unreachable" ──────┤
+//!  │           (/status says broker_unavailable until it answers again; same generation)         │
 //!  └── rebalance: stop fetching, commit, rejoin ◀──── the heartbeat says "generation over" ◀─────┘
 //!      shutdown:  stop fetching, commit, LeaveGroup, done     (leader: or a topic's partitions changed)
 //!      fatal:     stop fetching, say what to change, done     (e.g. INVALID_SESSION_TIMEOUT)
@@ -19,7 +19,10 @@
 //! refused, and it must rejoin. For the same reason this member stops every fetch loop of a generation
 //! *before* it commits and rejoins: it never reads or commits a partition it no longer owns. Only the
 //! coordinator's verdict ends a generation; a coordinator that moved is found again and the generation goes
-//! on (see [`super::error`] for which error does what).
+//! on (see [`super::error`] for which error does what). So does a coordinator that left heartbeats
+//! unanswered for a whole session timeout (its broker died, say): the group's state outlives it in
+//! `__consumer_offsets`, and the coordinator that takes over either still knows this member or says so
+//! (UNKNOWN_MEMBER_ID), as the Java client assumes too (see [`super::heartbeat`]).
 //!
 //! Offsets are committed automatically: every `AUTO_COMMIT_INTERVAL_MS`, when partitions are given back in
 //! a rebalance, and on shutdown. Events read after the last commit may be read again by the next owner
@@ -89,7 +92,7 @@ struct Generation {
 #[derive(Debug)]
 enum Ended {
     Shutdown,
-    /// The coordinator ended it (or stopped answering); the error says how to go on.
+    /// The coordinator's verdict ended it; the error says how to go on.
     Over(GroupError),
     /// The leader saw a subscribed topic's partition count change: it leaves and joins again as a new
     /// member, which every coordinator answers with a rebalance.
@@ -271,17 +274,16 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
         Ok(())
     }
 
-    /// A generation ended by the coordinator (or by losing it): rejoin at once, as a new member if the
-    /// coordinator forgot this one. ILLEGAL_GENERATION keeps the id (a dropped id would linger in the
+    /// A generation ended by the coordinator: rejoin at once, as a new member if the coordinator forgot
+    /// this one. ILLEGAL_GENERATION keeps the id (a dropped id would linger in the
     /// group until its session expires, and hold up the next rebalance).
     fn generation_over(&mut self, error: &GroupError) {
         if let GroupError::RejoinFresh { .. } = error {
             self.me.member_id.clear();
         }
-        let rebalancing = matches!(error, GroupError::Rejoin { .. } | GroupError::RejoinFresh { .. });
         self.publish(|s| {
-            s.state = error.member_state();
-            s.last_error = (!rebalancing).then(|| error.to_string());
+            s.state = MemberState::Joining;
+            s.last_error = None;
         });
     }
 

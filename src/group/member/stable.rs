@@ -4,7 +4,9 @@
 //!
 //! Clocks run side by side here: the **auto-commit** (every `AUTO_COMMIT_INTERVAL_MS`), a `/status`
 //! refresh, and, for the leader, a check of the subscribed topics' partition counts. The **heartbeat** has
-//! its own task (see [`crate::group::heartbeat`]); this loop only listens for its verdict.
+//! its own task (see [`crate::group::heartbeat`]); this loop only listens to its news: a verdict ends the
+//! generation, a coordinator unreachable for a session timeout only shows as `broker_unavailable` in
+//! `/status` (until a heartbeat is answered again) while fetching and commits go on.
 //!
 //! A commit that fails for a passing reason (the coordinator moved, did not answer in time) is simply tried
 //! again at the next interval with the positions reached by then: nothing is lost, as positions only grow,
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
+use tokio::sync::watch;
 use tokio::time::{interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -21,11 +24,11 @@ use super::{Ended, Generation, Member, METADATA_WAIT, SHUTDOWN_STEP_TIMEOUT};
 use crate::consume::{DataPath, Fetchers};
 use crate::group::backoff::Backoff;
 use crate::group::error::GroupError;
-use crate::group::heartbeat::Heartbeat;
+use crate::group::heartbeat::{Health, Heartbeat};
 use crate::group::leader::partition_change;
 use crate::group::link::Coordinator;
 use crate::group::report::{self, NewGeneration};
-use crate::status::MemberState;
+use crate::status::{ConsumerStatus, MemberState};
 
 /// How often `/status` is refreshed with fetch progress while stable.
 const STATUS_REFRESH: Duration = Duration::from_millis(200);
@@ -89,30 +92,49 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
         let mut metadata_check = ticker(METADATA_CHECK);
         // Commits are retried at the next interval; this only keeps the log to one warning per change.
         let mut commit_warnings = Backoff::default();
+        // The heartbeat's news is shown in `/status` at once, even while a commit waits.
+        let status = self.status.clone();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ended::Shutdown,
-                verdict = heartbeat.ended() => return Ended::Over(verdict),
+                news = heartbeat.news() => if let Some(verdict) = show(&status, news) {
+                    return Ended::Over(verdict);
+                },
                 _ = auto_commit.tick() => {
                     // A verdict that arrives meanwhile ends the generation at once; the revoke then commits
                     // these offsets and more (the link drops the connection of the abandoned commit).
-                    let offsets = owned.fetchers.committable();
-                    let result = tokio::select! {
-                        result = self.commit(owned.generation, offsets, &mut owned.committed) => result,
-                        verdict = heartbeat.ended() => return Ended::Over(verdict),
-                        () = shutdown.cancelled() => return Ended::Shutdown,
+                    let result = {
+                        let offsets = owned.fetchers.committable();
+                        let commit = self.commit(owned.generation, offsets, &mut owned.committed);
+                        tokio::pin!(commit);
+                        loop {
+                            tokio::select! {
+                                result = &mut commit => break result,
+                                news = heartbeat.news() => if let Some(verdict) = show(&status, news) {
+                                    return Ended::Over(verdict);
+                                },
+                                () = shutdown.cancelled() => return Ended::Shutdown,
+                            }
+                        }
                     };
                     // The next commit comes one interval after this one ended, however long it took.
                     auto_commit.reset();
+                    // While the coordinator is unreachable, `/status` keeps saying so rather than which
+                    // commit failed.
+                    let reachable = heartbeat.reachable();
                     if let Err(error) = result {
                         if error.ends_generation() {
                             return Ended::Over(error);
                         }
                         commit_warnings.failed("committing again at the next interval", &error);
-                        self.publish(|s| s.last_error = Some(format!("{error} (retrying at the next interval)")));
+                        if reachable {
+                            self.publish(|s| s.last_error = Some(format!("{error} (retrying at the next interval)")));
+                        }
                     } else {
                         commit_warnings.succeeded("OffsetCommit");
-                        self.status.send_if_modified(|s| s.last_error.take().is_some());
+                        if reachable {
+                            self.status.send_if_modified(|s| s.last_error.take().is_some());
+                        }
                     }
                 }
                 _ = refresh.tick() => self.publish_progress(owned),
@@ -134,18 +156,11 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             mut committed,
             ..
         } = owned;
-        // `/status` says at once why the partitions go (a lost coordinator), not only once they are gone.
-        let (state, error) = match ended {
-            Ended::Shutdown => (MemberState::Stopping, None),
-            Ended::Over(error @ GroupError::Rediscover { .. }) => (error.member_state(), Some(error.to_string())),
-            Ended::Over(_) | Ended::Reassign => (MemberState::Rebalancing, None),
+        let state = match ended {
+            Ended::Shutdown => MemberState::Stopping,
+            Ended::Over(_) | Ended::Reassign => MemberState::Rebalancing,
         };
-        self.publish(|s| {
-            s.state = state;
-            if error.is_some() {
-                s.last_error = error;
-            }
-        });
+        self.publish(|s| s.state = state);
         let last = fetchers.stop().await;
         if may_commit_after(ended) {
             // Shutdown must be quick; a rebalance may take longer (the coordinator waits for us).
@@ -207,7 +222,25 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
     }
 }
 
-/// Logs why a generation ended (a rebalance is routine: info; losing the coordinator is not: warn).
+/// Shows the heartbeat's news in `/status`: a coordinator unreachable for a session timeout as
+/// `broker_unavailable` (with why), one that answers again as `stable`. Returns a verdict for the caller to
+/// act on.
+fn show(status: &watch::Sender<ConsumerStatus>, news: Health) -> Option<GroupError> {
+    match news {
+        Health::Over(verdict) => return Some(verdict),
+        Health::Unreachable(error) => status.send_modify(|s| {
+            s.state = MemberState::BrokerUnavailable;
+            s.last_error = Some(error.to_string());
+        }),
+        Health::Healthy => status.send_modify(|s| {
+            s.state = MemberState::Stable;
+            s.last_error = None;
+        }),
+    }
+    None
+}
+
+/// Logs why a generation ended (a rebalance is routine: info; a fatal error is not: warn).
 fn said(generation: i32, ended: Ended) -> Ended {
     match &ended {
         Ended::Over(error @ (GroupError::Rejoin { .. } | GroupError::RejoinFresh { .. })) => {
@@ -220,7 +253,7 @@ fn said(generation: i32, ended: Ended) -> Ended {
 }
 
 /// Whether the coordinator still accepts this generation's commits after it ended this way: not after it
-/// said the member or generation is unknown, not when it cannot be reached, not after a fatal error.
+/// said the member or generation is unknown, not after a fatal error.
 fn may_commit_after(ended: &Ended) -> bool {
     match ended {
         Ended::Shutdown | Ended::Reassign => true,

@@ -73,38 +73,143 @@ async fn a_heartbeat_that_finds_the_coordinator_moved_keeps_the_generation() {
     assert_eq!(count(&script, Api::JoinGroup), 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_coordinator_silent_for_a_session_timeout_is_lost_and_the_member_rejoins() {
-    let t = Test::dynamic();
-    let (script, status) = (t.script.clone(), t.status.clone());
-    t.run(async {
-        stable_in(&status, 1).await;
-        let silent = Instant::now();
-        script.answer(Api::Heartbeat, [Answer::Slow(SESSION * 2)]);
-        // The rejoin reaches the coordinator only 2 s later: meanwhile `/status` says why.
-        script.answer(Api::JoinGroup, [Answer::Slow(Duration::from_secs(2)), Answer::Ok]);
-        until("/status: broker unavailable", || {
-            status.borrow().state == MemberState::BrokerUnavailable
-        })
-        .await;
-        let lost_after = silent.elapsed();
-        assert!(
-            lost_after >= SESSION - Duration::from_secs(1) && lost_after <= SESSION + Duration::from_millis(50),
-            "{lost_after:?}"
-        );
-        let error = status.borrow().last_error.clone().unwrap_or_default();
-        assert!(
-            error.starts_with("Heartbeat: no answer from the coordinator for 10000 ms"),
-            "{error}"
-        );
-        stable_in(&status, 2).await;
+/// Waits until the heartbeat task has found the coordinator and had a heartbeat answered (it starts an
+/// interval after JoinGroup), so that a scripted silence begins after an answer.
+async fn heartbeating(script: &Script) {
+    until("an answered heartbeat", || count(script, Api::Heartbeat) >= 1).await;
+}
+
+/// Waits until `/status` says the coordinator is unreachable, and checks that it says why.
+async fn unavailable(status: &watch::Receiver<ConsumerStatus>) {
+    until("/status: broker unavailable", || {
+        status.borrow().state == MemberState::BrokerUnavailable
     })
     .await;
-    assert_eq!(
-        member_ids(&script, Api::JoinGroup),
-        ["", "member-1"],
-        "rejoins with its id: it may still be known"
+    let error = status.borrow().last_error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("Heartbeat: no answer from the coordinator for 10000 ms (the session timeout)"),
+        "{error}"
     );
+}
+
+/// The coordinator's broker dies: heartbeats go unanswered for a session, then FindCoordinator still names
+/// no live coordinator for a while (the controller has not fenced the dead broker yet), then broker 2 has the
+/// group. Silence is not a verdict: the member keeps its generation and its partitions, fetches and commits
+/// meanwhile, and says `broker_unavailable` until the new coordinator answers a heartbeat.
+#[tokio::test(start_paused = true)]
+async fn a_coordinator_silent_for_a_session_timeout_is_reported_found_again_and_the_generation_goes_on() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    let mut silence_began = 0;
+    t.run(async {
+        stable_in(&status, 1).await;
+        heartbeating(&script).await;
+        let silent = Instant::now();
+        silence_began = script.log().len();
+        script.answer(Api::Heartbeat, [Answer::Slow(SESSION * 2)]);
+        script.answer(Api::FindCoordinator, vec![Answer::Error(CoordinatorNotAvailable); 5]);
+        script.move_coordinator_to(2);
+        unavailable(&status).await;
+        let unavailable_after = silent.elapsed();
+        assert!(
+            unavailable_after >= SESSION - Duration::from_secs(1) && unavailable_after <= SESSION,
+            "{unavailable_after:?}"
+        );
+        assert_eq!(status.borrow().generation, Some(1));
+        assert_eq!(status.borrow().partitions.len(), 2, "it still owns its partitions");
+        data.read(0, 4);
+        until("a commit of what was read meanwhile", || {
+            script.committed().get(&0) == Some(&4)
+        })
+        .await;
+        assert_eq!(
+            status.borrow().state,
+            MemberState::BrokerUnavailable,
+            "still looking for the coordinator"
+        );
+        assert!(status
+            .borrow()
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Heartbeat")));
+        stable_in(&status, 1).await;
+        assert_eq!(status.borrow().last_error, None, "cleared once a heartbeat is answered");
+        until("a few heartbeats on broker 2", || {
+            script.requests(Api::Heartbeat).iter().filter(|b| b.broker == 2).count() >= 3
+        })
+        .await;
+    })
+    .await;
+    assert_eq!(count(&script, Api::JoinGroup), 1, "no rejoin");
+    let after: Vec<_> = script.log().split_off(silence_began);
+    let finds = after.iter().filter(|r| r.api == Api::FindCoordinator).count();
+    assert!(finds >= 6, "the heartbeat looked for the coordinator again: {finds}");
+    let beats: Vec<_> = after.iter().filter(|r| r.api == Api::Heartbeat).collect();
+    assert!(
+        beats.iter().all(|b| b.generation == 1 && b.member_id == "member-1"),
+        "{beats:?}"
+    );
+    assert_eq!(member_ids(&script, Api::LeaveGroup), ["member-1"]);
+}
+
+/// The same silence, then the coordinator that took the group over has a verdict: UNKNOWN_MEMBER_ID (it
+/// removed the member) rejoins as a new member, ILLEGAL_GENERATION (the group moved on) with the same id;
+/// neither commits in the old generation again.
+#[tokio::test(start_paused = true)]
+async fn a_coordinator_silent_for_a_session_timeout_then_a_verdict_from_the_new_one_rejoins() {
+    for (code, rejoined_as) in [(UnknownMemberId, ""), (IllegalGeneration, "member-1")] {
+        let t = Test::dynamic();
+        let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+        t.run(async {
+            stable_in(&status, 1).await;
+            heartbeating(&script).await;
+            script.answer(Api::Heartbeat, [Answer::Slow(SESSION * 2), Answer::Error(code)]);
+            script.answer(Api::FindCoordinator, vec![Answer::Error(CoordinatorNotAvailable); 3]);
+            script.move_coordinator_to(2);
+            unavailable(&status).await;
+            stable_in(&status, 2).await;
+            assert_eq!(status.borrow().last_error, None, "{code:?}");
+            data.read(0, 3);
+        })
+        .await;
+        assert_eq!(member_ids(&script, Api::JoinGroup), ["", rejoined_as], "{code:?}");
+        let gen1_commits = script
+            .requests(Api::OffsetCommit)
+            .into_iter()
+            .filter(|c| c.generation == 1)
+            .count();
+        assert_eq!(
+            gen1_commits, 1,
+            "{code:?}: only the starting points; the coordinator refuses the rest"
+        );
+    }
+}
+
+/// Ctrl+C while the coordinator is unreachable (its broker frozen: nothing answers): the final commit and
+/// LeaveGroup wait 600 ms each at most, so the member stops within 2 s.
+#[tokio::test(start_paused = true)]
+async fn a_member_stopped_while_the_coordinator_is_unreachable_stops_quickly() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    let frozen = || vec![Answer::Slow(SESSION * 2); 10];
+    let stop_asked = std::cell::Cell::new(None);
+    let outcome = t
+        .run(async {
+            stable_in(&status, 1).await;
+            heartbeating(&script).await;
+            for api in [Api::Heartbeat, Api::FindCoordinator, Api::OffsetCommit, Api::LeaveGroup] {
+                script.answer(api, frozen());
+            }
+            unavailable(&status).await;
+            data.read(0, 2);
+            stop_asked.set(Some(Instant::now()));
+        })
+        .await;
+    let stopped_in = stop_asked.get().expect("stopped").elapsed();
+    assert_eq!(outcome.result, Ok(()));
+    assert!(stopped_in < Duration::from_secs(2), "{stopped_in:?}");
+    assert_eq!(outcome.status.state, MemberState::Stopping);
+    assert_eq!(count(&script, Api::LeaveGroup), 1, "it tried to leave");
 }
 
 // --- commits ---
