@@ -6,8 +6,9 @@
 //! that each request is encoded at the highest version both sides know ([`Connection::version`]).
 //!
 //! The group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch) are not in rskafka, so the group layer uses this connection, with messages encoded by the
-//! `kafka-protocol` crate. One connection serves one request at a time and is owned by one task (the
+//! OffsetFetch, and the consumer protocol's ConsumerGroupHeartbeat) are not in rskafka, so the group layer
+//! uses this connection, with messages encoded by the `kafka-protocol` crate. (So is a Metadata request
+//! that returns topic ids, which rskafka's does not.) One connection serves one request at a time and is owned by one task (the
 //! member loop, or its heartbeat task, which has a connection of its own), so no locking is needed.
 
 use std::collections::BTreeMap;
@@ -15,8 +16,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
     SyncGroupResponse,
 };
@@ -99,6 +101,14 @@ impl GroupRequest for OffsetCommitRequest {
 impl GroupRequest for OffsetFetchRequest {
     const KEY: ApiKey = ApiKey::OffsetFetch;
     type Response = OffsetFetchResponse;
+}
+impl GroupRequest for ConsumerGroupHeartbeatRequest {
+    const KEY: ApiKey = ApiKey::ConsumerGroupHeartbeat;
+    type Response = ConsumerGroupHeartbeatResponse;
+}
+impl GroupRequest for MetadataRequest {
+    const KEY: ApiKey = ApiKey::Metadata;
+    type Response = MetadataResponse;
 }
 
 /// An open connection to one broker, with the API versions it supports.
