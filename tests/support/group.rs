@@ -1,6 +1,7 @@
 //! Helpers for consumer-group tests: reading a consumer's events and status, waiting for a settled group.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -78,5 +79,37 @@ pub async fn post_ids(producer: &Service, ids: impl IntoIterator<Item = i64>) {
             .await
             .expect("POST /");
         assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+}
+
+/// A producer posting `{"id": n}` for n = 1, 2, ... every 10 ms until stopped; it keeps the ids the producer
+/// acknowledged (200). A POST that failed while the broker stalled is not counted: it was not acknowledged.
+pub struct PacedProducer {
+    acked: Arc<Mutex<Vec<i64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PacedProducer {
+    pub fn start(producer: &Service) -> Self {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let (port, record) = (producer.port, Arc::clone(&acked));
+        let task = tokio::spawn(async move {
+            for id in 1.. {
+                let body = format!(r#"{{"id": {id}}}"#);
+                if let Ok(reply) = http::post_json(port, "/", &body).await {
+                    if reply.status == 200 {
+                        record.lock().unwrap().push(id);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        Self { acked, task }
+    }
+
+    /// Stops posting; returns the acknowledged ids.
+    pub fn stop(self) -> BTreeSet<i64> {
+        self.task.abort();
+        self.acked.lock().unwrap().iter().copied().collect()
     }
 }
