@@ -81,6 +81,19 @@ impl Peer {
     /// Starts a `client` member of `group` reading `topic` from `bootstrap`, from the earliest offset when
     /// the group has none, with the given session timeout.
     pub fn start(client: Client, bootstrap: &str, topic: &str, group: &str, session_timeout_ms: &str) -> Self {
+        Self::start_with(client, bootstrap, topic, group, session_timeout_ms, &[])
+    }
+
+    /// [`start`](Self::start) with more environment variables (e.g. `GROUP_PROTOCOL=consumer` for the Java
+    /// member).
+    pub fn start_with(
+        client: Client,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        session_timeout_ms: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let output = root().join(format!(
             "target/test-logs/{client:?}-{group}-{}.jsonl",
             super::free_port()
@@ -91,6 +104,7 @@ impl Peer {
             .env("KAFKA_TOPIC", topic)
             .env("CONSUMER_GROUP", group)
             .env("SESSION_TIMEOUT_MS", session_timeout_ms)
+            .envs(extra_env.iter().copied())
             .stdout(Stdio::from(file))
             .stderr(Stdio::inherit())
             .spawn()
