@@ -217,7 +217,9 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             }
             Ended::Over(error) => {
                 let lost = fetchers.stop().await;
-                tracing::warn!("membership over ({error}); partitions {:?} lost", lost.keys());
+                if !lost.is_empty() && !error.is_fatal() {
+                    tracing::warn!(partitions = ?lost.keys(), "stopped fetching without a commit: {error}");
+                }
                 drop(heartbeat);
                 if error.is_fatal() && error.member_still_known() && epoch > 0 {
                     self.leave(epoch).await;
