@@ -457,6 +457,59 @@ async fn a_rebalance_does_not_pause_the_partition_that_stays() {
     );
 }
 
+// --- the lab page ---
+
+/// The page shows each consumer's protocol and member epoch, and after a rebalance which partitions were
+/// kept fetching throughout.
+#[tokio::test]
+async fn the_lab_page_shows_the_protocol_the_epoch_and_the_partitions_kept_fetching() {
+    use support::browser::{is_online_in, owned as page_owned, panel, Browser};
+
+    let _turn = support::one_at_a_time().await;
+    let lab = Lab::start(Flavor::Kafka).await;
+    let group = lab.group("page-group");
+    let staying = member(&lab, &group, &[]).await;
+    let mut leaving = member(&lab, &group, &[]).await;
+    let mut browser = Browser::start();
+    browser.screenshot_prefix = "consumer-protocol-".into();
+    let page = format!(
+        "http://127.0.0.1:{}/?consumers={},{}",
+        lab.producer.port, staying.port, leaving.port
+    );
+    browser.open(&page, 1280, 800);
+    let (staying_url, leaving_url) = (
+        format!("http://127.0.0.1:{}", staying.port),
+        format!("http://127.0.0.1:{}", leaving.port),
+    );
+    browser
+        .wait_until(
+            "both consumers in the consumer protocol with an epoch and a partition each",
+            |s| {
+                [&staying_url, &leaving_url].iter().all(|url| {
+                    let p = panel(s, url);
+                    let facts = p["generation"].as_str().unwrap_or_default();
+                    is_online_in(p, &group)
+                        && page_owned(p).len() == 1
+                        && facts.starts_with("consumer protocol · epoch ")
+                })
+            },
+        )
+        .await;
+    leaving.signal("INT");
+    let state = browser
+        .wait_until(
+            "the staying consumer owning both, having kept its partition fetching",
+            |s| {
+                let p = panel(s, &staying_url);
+                page_owned(p).len() == 2 && p["markers"].to_string().contains("kept fetching throughout")
+            },
+        )
+        .await;
+    let markers = panel(&state, &staying_url)["markers"].to_string();
+    assert!(markers.contains("Rebalance: epoch "), "{markers}");
+    browser.screenshot("hand-over", false);
+}
+
 // --- a broker without it ---
 
 #[tokio::test]
