@@ -63,6 +63,23 @@ pub async fn wait_for_assignment(consumers: &[&Service], expected: &[usize], tim
     .await
 }
 
+/// Waits until every consumer is stable owning `sizes[i]` partitions, no partition twice; returns them. (Unlike
+/// [`wait_for_assignment`], it does not ask for one generation: consumer-protocol members have epochs of
+/// their own.)
+pub async fn wait_for_owned(consumers: &[&Service], sizes: &[usize], timeout: Duration) -> Vec<BTreeSet<i64>> {
+    super::eventually(timeout, &format!("the group to settle at {sizes:?}"), || async {
+        let mut all = Vec::new();
+        for consumer in consumers {
+            all.push(owned(consumer).await?);
+        }
+        let counts: Vec<usize> = all.iter().map(BTreeSet::len).collect();
+        let distinct: BTreeSet<i64> = all.iter().flatten().copied().collect();
+        let total: usize = counts.iter().sum();
+        (counts == sizes && distinct.len() == total).then_some(all)
+    })
+    .await
+}
+
 /// Waits until `consumer` holds events with all of `wanted` ids (30 s at most).
 pub async fn wait_for_ids(consumer: &Service, wanted: &BTreeSet<i64>, what: &str) {
     super::eventually(Duration::from_secs(30), what, || async {
