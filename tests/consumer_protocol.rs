@@ -11,7 +11,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use support::group::{events, ids, owned, post_ids, status, wait_for_ids, wait_for_owned};
+use kafka_lab::group::client::find_coordinator;
+use support::group::{events, ids, owned, post_ids, status, wait_for_ids, wait_for_owned, PacedProducer};
 use support::kafka::run_tool;
 use support::lab::Lab;
 use support::{eventually, Cluster, Flavor, Service};
@@ -220,6 +221,63 @@ async fn produce_to(lab: &Lab, partition: i32, value: &str) {
 }
 
 // --- a broker without it ---
+
+/// The coordinator's broker is shut down while events flow, then started again: the coordinator moves to
+/// the other broker, the members find it and heartbeat on, keeping their partitions and epochs (the
+/// cluster is the test's own).
+#[tokio::test]
+async fn the_coordinator_moves_and_the_members_keep_their_partitions_and_epochs() {
+    let lab = Lab::start_on(Cluster::of(Flavor::Kafka, true).await).await;
+    let group = "moving-group";
+    let first = lab.consumer_protocol_member(group, &[]).await;
+    let second = lab.consumer_protocol_member(group, &[]).await;
+    let owned_before = wait_for_owned(&[&first, &second], &[1, 1], SETTLE).await;
+    let epochs_before = (
+        status(&first).await["epoch"].clone(),
+        status(&second).await["epoch"].clone(),
+    );
+
+    let brokers: Vec<String> = lab.cluster.bootstrap().split(',').map(str::to_string).collect();
+    let coordinator = find_coordinator(&brokers, group).await.expect("the coordinator");
+    let index = brokers
+        .iter()
+        .position(|b| *b == coordinator)
+        .expect("a broker of ours");
+    let paced = PacedProducer::start(&lab.producer);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kafka = lab.cluster.own_kafka();
+    kafka.shut_down_broker(index);
+    let moved = eventually(SETTLE, "the coordinator to move", || async {
+        let found = find_coordinator(&brokers, group).await.ok();
+        found.filter(|c| *c != coordinator)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    kafka.restart_broker(index);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acked = paced.stop();
+
+    let received = eventually(SETTLE, "every acknowledged event to be consumed", || async {
+        let received: Vec<i64> = ids(&first).await.into_iter().chain(ids(&second).await).collect();
+        let distinct: BTreeSet<i64> = received.iter().copied().collect();
+        acked.is_subset(&distinct).then_some(received)
+    })
+    .await;
+    let duplicates = received.len() - received.iter().collect::<BTreeSet<_>>().len();
+    println!(
+        "consumer protocol: coordinator moved {coordinator} → {moved}: {} events acknowledged, all consumed, \
+         {duplicates} duplicates",
+        acked.len()
+    );
+    let owned_after = wait_for_owned(&[&first, &second], &[1, 1], SETTLE).await;
+    assert_eq!(owned_before, owned_after, "each member kept its partition");
+    let epochs_after = (
+        status(&first).await["epoch"].clone(),
+        status(&second).await["epoch"].clone(),
+    );
+    assert_eq!(epochs_before, epochs_after, "no new assignment");
+    assert_eq!(duplicates, 0, "nothing moved, so nothing is read twice");
+}
 
 #[tokio::test]
 async fn tansu_refuses_group_protocol_consumer_in_one_line_and_the_consumer_exits_non_zero() {

@@ -26,6 +26,10 @@
 //! new member id after UNKNOWN_MEMBER_ID, keeping its id after FENCED_MEMBER_EPOCH). The member id is a UUID
 //! the member makes up (KIP-1082) and keeps.
 //!
+//! A coordinator that moved or does not answer says nothing about the member: it keeps its partitions and
+//! goes on fetching them while the heartbeat finds the coordinator again (as the Java client does). If the
+//! coordinator removed it meanwhile, the next answer says so, and the member lets go then.
+//!
 //! **Reconciliation** is how a member moves from what it owns to its target. A partition moves between
 //! members in two steps: the coordinator first takes it out of the old owner's target, and only once the old
 //! owner has *acknowledged* (its heartbeat no longer lists the partition) does it put it in the new owner's

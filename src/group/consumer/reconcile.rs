@@ -199,8 +199,14 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
     async fn report(&mut self, owned: &mut Owned, epoch: i32, target: Option<Vec<i32>>) {
         let partitions = owned.fetchers.partitions();
         let topic = self.data.topic().to_string();
-        let counts = tokio::time::timeout(METADATA_WAIT, self.data.partition_counts()).await;
-        let topic_partitions = counts.ok().and_then(Result::ok).and_then(|c| c.get(&topic).copied());
+        // While reconciling, nothing may wait for a metadata read: the partition count shown stays as it was.
+        let topic_partitions = match target {
+            Some(_) => self.status.borrow().topic_partitions.map(|p| p as i32),
+            None => {
+                let counts = tokio::time::timeout(METADATA_WAIT, self.data.partition_counts()).await;
+                counts.ok().and_then(Result::ok).and_then(|c| c.get(&topic).copied())
+            }
+        };
         let idle = (partitions.is_empty() && target.is_none()).then(|| {
             let reason = idle_reason(&topic, &self.settings.group, topic_partitions, None);
             tracing::info!("{reason}");
