@@ -4,10 +4,15 @@
 //! markdown and written to `target/bench/report-<broker>.{md,json}`.
 //!
 //! Scenarios, in order: click→consumed latency, producer throughput, consumer catch-up, a consumer holding
-//! a large unread backlog, hand-over after SIGINT and SIGKILL, then start-up times and binary sizes.
+//! a large unread backlog, hand-over after SIGINT and SIGKILL (on Apache Kafka under both group protocols,
+//! and the pause of a partition that did not move during a rebalance, see `bench/protocols.rs`), then
+//! start-up times and binary sizes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "bench/protocols.rs"]
+mod protocols;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -566,6 +571,11 @@ impl Bench {
     /// Scenario 5: two consumers of one group, the leader gets `signal`; how long until the survivor has new
     /// events of both partitions? Returns the survivor.
     async fn handover(&mut self, pair: [Service; 2], signal: &'static str) -> Service {
+        self.handover_as("SIG{signal} of the leader", pair, signal).await
+    }
+
+    /// [`handover`](Self::handover), its row named `who` (`{signal}` is replaced by the signal's name).
+    async fn handover_as(&mut self, who: &str, pair: [Service; 2], signal: &'static str) -> Service {
         let ports = [pair[0].port, pair[1].port];
         if !wait_assigned(&ports, 2, Duration::from_secs(30)).await {
             self.report.note(format!(
@@ -606,7 +616,8 @@ impl Bench {
         } else {
             (session_s + 1.0, "15.7 s")
         };
-        let metric = format!("SIG{signal} of the leader → survivor has new events of both partitions");
+        let who = who.replace("{signal}", signal);
+        let metric = format!("{who} → survivor has new events of both partitions");
         self.report
             .add("hand-over", &[(&metric, handed_over, "s", AtMost(bound), original)]);
         let exited = millis(exited);
@@ -703,6 +714,9 @@ async fn run() -> Report {
             about a heartbeat interval after SIGINT and a session timeout plus a heartbeat after SIGKILL."
         }
     });
+    if flavor == Flavor::Kafka {
+        protocols::run(&mut bench).await;
+    }
     bench.startup_and_size_rows();
     bench.report.note(match flavor {
         Flavor::Tansu => "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse.",

@@ -2,7 +2,8 @@
 //!
 //! The HTTP server starts before anything talks to Kafka, so `/ping` and `/status` answer immediately (the
 //! lab page shows "joining" rather than "Offline" while the group forms). The member then runs the group
-//! protocol (see [`crate::group::member`]) and its fetch loops fill the [`Store`] that `GET /` and
+//! protocol `GROUP_PROTOCOL` names (see [`crate::group::member`], the classic one, and
+//! [`crate::group::consumer`], KIP-848's) and its fetch loops fill the [`Store`] that `GET /` and
 //! `GET /events` read. On Ctrl+C or SIGTERM the member commits and leaves the group, then HTTP stops.
 //!
 //! When the member stops on an error that will not go away by itself (a session timeout the broker refuses,
@@ -17,9 +18,10 @@ use rskafka::client::Client;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, GroupProtocol};
 use crate::consume::FetchContext;
 use crate::consumer_api::{self, ConsumerApi};
+use crate::group::consumer::Member as ConsumerProtocolMember;
 use crate::group::member::{GroupSettings, Member};
 use crate::http;
 use crate::kafka;
@@ -32,10 +34,16 @@ pub const FAILED_GRACE: Duration = Duration::from_secs(2);
 /// Runs the consumer until `shutdown` is cancelled, or until the member fails (`Err` with its reason).
 pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
     tracing::info!("Starting consumer on topic {}, in group {}", config.topic, config.group);
+    let protocol = config.group_protocol.protocol;
+    tracing::info!("group protocol: {}", protocol.name());
+    for ignored in &config.group_protocol.ignored {
+        tracing::warn!("{ignored}");
+    }
     let store = Arc::new(Store::new(config.max_retained_events));
     let initial = ConsumerStatus {
         topic: config.topic.clone(),
         group: config.group.clone(),
+        protocol,
         ..Default::default()
     };
     let (status, status_reader) = watch::channel(initial);
@@ -64,10 +72,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
         };
-        if let Err(reason) = Member::new(group_settings(&config), fetch, status)
-            .run(shutdown.clone())
-            .await
-        {
+        if let Err(reason) = run_member(&config, fetch, status, shutdown.clone()).await {
             tokio::select! {
                 () = tokio::time::sleep(FAILED_GRACE) => {}
                 () = shutdown.cancelled() => {}
@@ -78,6 +83,25 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
     stop_http.cancel();
     let _ = server.await;
     outcome
+}
+
+/// The member of the protocol `GROUP_PROTOCOL` names, until shutdown or a fatal error.
+async fn run_member(
+    config: &ConsumerConfig,
+    fetch: FetchContext,
+    status: watch::Sender<ConsumerStatus>,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let settings = group_settings(config);
+    match config.group_protocol.protocol {
+        GroupProtocol::Classic => Member::new(settings, fetch, status).run(shutdown).await,
+        GroupProtocol::Consumer => {
+            let assignor = config.group_protocol.remote_assignor.clone();
+            ConsumerProtocolMember::new(settings, assignor, fetch, status)
+                .run(shutdown)
+                .await
+        }
+    }
 }
 
 fn group_settings(config: &ConsumerConfig) -> GroupSettings {

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::config::GroupProtocol;
+
 /// Where the member is in the group protocol's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -17,6 +19,9 @@ pub enum MemberState {
     Stable,
     /// The coordinator asked the group to rebalance: partitions are being given back before rejoining.
     Rebalancing,
+    /// Consumer protocol (KIP-848): the coordinator's target assignment differs from what the member owns,
+    /// and it is giving partitions up or taking new ones on; the partitions it keeps are fetched throughout.
+    Reconciling,
     /// The broker (or the coordinator) cannot be reached; retrying. A member that owns partitions keeps
     /// fetching them meanwhile, in the same generation, until the coordinator answers or gives a verdict.
     BrokerUnavailable,
@@ -49,11 +54,17 @@ pub struct PartitionStatus {
 pub struct ConsumerStatus {
     pub topic: String,
     pub group: String,
+    /// The group protocol this member speaks: `classic` or `consumer` (KIP-848).
+    pub protocol: GroupProtocol,
     pub member_id: Option<String>,
     /// The static member's `GROUP_INSTANCE_ID` (KIP-345), if set.
     pub instance_id: Option<String>,
-    /// The group generation this member's assignment belongs to; every rebalance starts a new one.
+    /// Classic protocol: the group generation this member's assignment belongs to; every rebalance starts a
+    /// new one.
     pub generation: Option<i32>,
+    /// Consumer protocol: this member's epoch, which the coordinator raises each time it gives the member a
+    /// new assignment (there are no generations).
+    pub epoch: Option<i32>,
     /// Whether this member is the group leader (the one that computed the assignment).
     pub leader: bool,
     pub state: MemberState,
@@ -63,8 +74,10 @@ pub struct ConsumerStatus {
     pub members: Option<usize>,
     /// The topic's partition count, when known.
     pub topic_partitions: Option<usize>,
-    /// The partitions this member owns in the current generation.
+    /// The partitions this member owns in the current generation (or epoch).
     pub partitions: Vec<PartitionStatus>,
+    /// Consumer protocol, while reconciling: the partitions the coordinator wants this member to own.
+    pub target: Option<Vec<i32>>,
     /// Why this member owns no partitions, in words (the workshop's troubleshooting case).
     pub idle_reason: Option<String>,
     /// The last problem met (coordinator unreachable, a partition that cannot be read, ...), cleared once a

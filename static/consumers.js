@@ -1,6 +1,8 @@
 // kafka-lab's lab page, part 2 of 3: one panel per consumer. Each panel shows whether its consumer is
-// online, its group (a colour per group name), the partitions it owns in which generation, a mark when a
-// rebalance moved partitions, and the events it consumed, newest first, each with its partition and offset.
+// online, its group (a colour per group name), the partitions it owns in which generation (classic protocol)
+// or member epoch (consumer protocol, KIP-848), a mark when a rebalance moved partitions (under the consumer
+// protocol: which partitions it kept fetching throughout), and the events it consumed, newest first, each
+// with its partition and offset.
 
 'use strict';
 
@@ -24,7 +26,7 @@ function createConsumer(url) {
     noStatus: false, // an old consumer without /status
     seen: new Set(), // group/partition/offset of every event shown, so nothing is shown twice
     memberId: null,
-    assignment: null, // { generation, partitions } when last stable
+    assignment: null, // { round, partitions } when last stable (round: the generation or the member epoch)
     received: 0,
     dropped: 0,
     busy: false,
@@ -189,11 +191,16 @@ function showStatus(c, status) {
   }
   if (status.topic_partitions != null) chips.append(`of ${status.topic_partitions}`);
 
+  const consumerProtocol = status.protocol === 'consumer';
+  const round = consumerProtocol ? status.epoch : status.generation;
+  const roundName = consumerProtocol ? 'epoch' : 'generation';
   const facts = [];
-  if (status.generation != null) facts.push(`generation ${status.generation}`);
+  if (status.protocol) facts.push(`${status.protocol} protocol`);
+  if (round != null) facts.push(`${roundName} ${round}`);
   if (status.members != null) facts.push(`${status.members} member${status.members === 1 ? '' : 's'}`);
   if (status.leader) facts.push('leader');
   if (status.state !== 'stable') facts.push(status.state.replace('_', ' '));
+  if (status.target) facts.push(`target ${listOf(status.target)}`);
   $('.generation', c.panel).textContent = facts.join(' · ');
 
   showNote(c, status.last_error || status.idle_reason || '');
@@ -202,13 +209,13 @@ function showStatus(c, status) {
     if (c.memberId !== null) c.after = 0; // a new consumer process (or a new membership): re-read, de-duplicated
     c.memberId = status.member_id;
   }
-  if (status.state !== 'stable' || status.generation == null) return;
+  if (status.state !== 'stable' || round == null) return;
   const before = c.assignment;
-  c.assignment = { generation: status.generation, partitions: owned };
-  if (!before || before.generation === status.generation) return;
+  c.assignment = { round, partitions: owned };
+  if (!before || before.round === round) return;
   const moved = before.partitions.join() !== owned.join();
-  addMarker(c, `Rebalance: generation ${before.generation} → ${status.generation}, ` +
-    (moved ? `partitions ${listOf(before.partitions)} → ${listOf(owned)}` : 'same partitions'), moved);
+  addMarker(c, `Rebalance: ${roundName} ${before.round} → ${round}, ` +
+    (moved ? movedText(before.partitions, owned, consumerProtocol) : 'same partitions'), moved);
   if (moved) {
     const mark = $('.rebalanced', c.panel);
     mark.textContent = `⟳ partitions moved at ${clock().slice(0, 8)}`;
@@ -216,6 +223,15 @@ function showStatus(c, status) {
     clearTimeout(c.markTimer);
     c.markTimer = setTimeout(() => { mark.hidden = true; }, 20000);
   }
+}
+
+// "partitions 0, 1 → 0"; under the consumer protocol also which ones were fetched throughout (an incremental
+// rebalance stops only the partitions that move).
+function movedText(before, after, consumerProtocol) {
+  const text = `partitions ${listOf(before)} → ${listOf(after)}`;
+  const kept = before.filter((p) => after.includes(p));
+  if (!consumerProtocol || !kept.length) return text;
+  return `${text} (${listOf(kept.map((p) => `P${p}`))} kept fetching throughout)`;
 }
 
 function showNote(c, text) {

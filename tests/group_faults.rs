@@ -7,48 +7,15 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_lab::group::client::{find_coordinator, GroupClient, Identity, Joined};
 use kafka_lab::group::protocol::encode_subscription;
-use support::group::{ids, owned, status, wait_for_assignment};
+use support::group::{ids, owned, status, wait_for_assignment, PacedProducer};
 use support::lab::Lab;
-use support::{eventually, http, Cluster, Flavor, Service};
+use support::{eventually, Cluster, Flavor, Service};
 
 const SETTLE: Duration = Duration::from_secs(40);
-
-/// A producer posting `{"id": n}` for n = 1, 2, ... every 10 ms until stopped; it keeps the ids the producer
-/// acknowledged (200). A POST that failed while the broker stalled is not counted: it was not acknowledged.
-struct PacedProducer {
-    acked: Arc<Mutex<Vec<i64>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl PacedProducer {
-    fn start(producer: &Service) -> Self {
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let (port, record) = (producer.port, Arc::clone(&acked));
-        let task = tokio::spawn(async move {
-            for id in 1.. {
-                let body = format!(r#"{{"id": {id}}}"#);
-                if let Ok(reply) = http::post_json(port, "/", &body).await {
-                    if reply.status == 200 {
-                        record.lock().unwrap().push(id);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        Self { acked, task }
-    }
-
-    /// Stops posting; returns the acknowledged ids.
-    fn stop(self) -> BTreeSet<i64> {
-        self.task.abort();
-        self.acked.lock().unwrap().iter().copied().collect()
-    }
-}
 
 /// Waits until the consumers together hold every id of `acked`; returns how often each id arrived.
 async fn received_by(consumers: &[&Service], acked: &BTreeSet<i64>) -> BTreeMap<i64, usize> {

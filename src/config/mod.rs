@@ -14,6 +14,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod group;
+
+pub use group::{GroupProtocol, ProtocolSettings};
+
 /// One environment variable: its name, its default (if it has one) and what it means.
 #[derive(Debug, Clone, Copy)]
 pub struct EnvVar {
@@ -108,6 +112,20 @@ pub const CONSUMER_VARS: &[EnvVar] = &[
                partitions back without a rebalance; it does not leave the group when stopped.",
     },
     EnvVar {
+        name: "GROUP_PROTOCOL",
+        default: Some("classic"),
+        expects: "classic or consumer",
+        help: "The group protocol: classic (the members' leader assigns, every rebalance pauses the group) or \
+               consumer (KIP-848, Apache Kafka 4.0+: the broker assigns, only moved partitions pause; the \
+               broker's session timeout and heartbeat interval apply).",
+    },
+    EnvVar {
+        name: "GROUP_REMOTE_ASSIGNOR",
+        default: Some("the broker's default"),
+        expects: "uniform or range",
+        help: "With GROUP_PROTOCOL=consumer: the broker-side assignor to use (Java's group.remote.assignor).",
+    },
+    EnvVar {
         name: "HEARTBEAT_INTERVAL_MS",
         default: Some("session timeout / 10"),
         expects: "milliseconds, less than SESSION_TIMEOUT_MS",
@@ -176,6 +194,8 @@ pub struct ConsumerConfig {
     /// Java's `group.instance.id`: static membership.
     pub group_instance_id: Option<String>,
     pub heartbeat_interval: Duration,
+    /// `GROUP_PROTOCOL`, `GROUP_REMOTE_ASSIGNOR`, and what the chosen protocol ignores.
+    pub group_protocol: ProtocolSettings,
     pub auto_commit_interval: Duration,
     pub fetch_max_wait: Duration,
     pub max_retained_events: usize,
@@ -201,6 +221,8 @@ struct RawConsumer {
     max_poll_interval_ms: Option<String>,
     group_instance_id: Option<String>,
     heartbeat_interval_ms: Option<String>,
+    group_protocol: Option<String>,
+    group_remote_assignor: Option<String>,
     auto_commit_interval_ms: Option<String>,
     fetch_max_wait_ms: Option<String>,
     max_retained_events: Option<String>,
@@ -233,6 +255,12 @@ impl ConsumerConfig {
     /// Reads the consumer's configuration from `(name, value)` pairs (tests pass their own).
     pub fn from_vars(vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let raw: RawConsumer = read(vars, CONSUMER_VARS)?;
+        let group_protocol = group::parse_protocol(group::RawProtocol {
+            group_protocol: raw.group_protocol.as_deref(),
+            remote_assignor: raw.group_remote_assignor.as_deref(),
+            session_timeout_ms: raw.session_timeout_ms.as_deref(),
+            heartbeat_interval_ms: raw.heartbeat_interval_ms.as_deref(),
+        })?;
         let session_ms = parse_number("SESSION_TIMEOUT_MS", raw.session_timeout_ms, 10_000, 1000..=3_600_000)?;
         let heartbeat_ms = parse_number(
             "HEARTBEAT_INTERVAL_MS",
@@ -256,6 +284,7 @@ impl ConsumerConfig {
             )?,
             group_instance_id: parse_instance_id(raw.group_instance_id)?,
             heartbeat_interval: Duration::from_millis(heartbeat_ms),
+            group_protocol,
             auto_commit_interval: millis(
                 "AUTO_COMMIT_INTERVAL_MS",
                 raw.auto_commit_interval_ms,

@@ -12,7 +12,8 @@
 //! watermark that every fetch response carries, which is right on every broker.
 //!
 //! When the group rebalances, [`Fetchers::stop`] cancels every loop and waits until all are gone, so a
-//! partition that was taken away is never fetched again by this member.
+//! partition that was taken away is never fetched again by this member. Under the consumer protocol only
+//! the partitions that move are stopped ([`Fetchers::remove`]), the same way, one by one.
 //!
 //! The group member sees all of this through the [`DataPath`] trait (partition counts, where to start, the
 //! fetch loops), which [`FetchContext`] implements with rskafka; the member's unit tests script it.
@@ -33,7 +34,7 @@ use rskafka::client::error::Error as KafkaError;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
 use rskafka::record::RecordAndOffset;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::OffsetReset;
@@ -135,49 +136,91 @@ impl DataPath for FetchContext {
     }
 }
 
-/// The fetch loops of one generation.
+/// The fetch loops of one generation (classic protocol) or of one membership (consumer protocol).
+///
+/// The classic member starts them all at once and stops them all at once ([`Fetchers::stop`]). The consumer
+/// protocol's member gives up and takes on single partitions while the others go on being fetched
+/// ([`Fetchers::add`], [`Fetchers::remove`]): each loop has its own cancellation, so stopping one leaves the
+/// others untouched.
 pub struct Fetchers {
-    tasks: JoinSet<()>,
-    cancel: CancellationToken,
+    loops: BTreeMap<i32, FetchTask>,
     progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
+    /// What new loops need; `None` for a test's scripted fetchers, whose progress the test moves.
+    context: Option<FetchContext>,
+}
+
+/// One running fetch loop: cancelled through its token, awaited through its handle.
+struct FetchTask {
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
 }
 
 impl Fetchers {
     /// Starts one fetch loop per partition, reading from the given offsets.
     pub fn start(context: &FetchContext, starts: &BTreeMap<i32, i64>) -> Self {
-        let cancel = CancellationToken::new();
-        let progress = Arc::new(Mutex::new(BTreeMap::new()));
-        let mut tasks = JoinSet::new();
-        for (&partition, &start) in starts {
-            let fetch = FetchLoop {
-                context: context.clone(),
-                partition,
-                progress: Arc::clone(&progress),
-                stalled_at: None,
-                batch_by_batch: false,
-            };
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                tokio::select! {
-                    () = fetch.run(start) => {}
-                    () = cancel.cancelled() => {}
-                }
-            });
-        }
-        Self {
-            tasks,
-            cancel,
-            progress,
-        }
+        let mut fetchers = Self {
+            loops: BTreeMap::new(),
+            progress: Arc::new(Mutex::new(BTreeMap::new())),
+            context: Some(context.clone()),
+        };
+        fetchers.add(starts);
+        fetchers
     }
 
     /// Fetchers whose progress someone else moves: a test's scripted data path.
     #[cfg(test)]
     pub fn scripted(progress: Arc<Mutex<BTreeMap<i32, Progress>>>) -> Self {
         Self {
-            tasks: JoinSet::new(),
-            cancel: CancellationToken::new(),
+            loops: BTreeMap::new(),
             progress,
+            context: None,
+        }
+    }
+
+    /// Starts fetching more partitions, from the given offsets (partitions already fetched are left alone).
+    pub fn add(&mut self, starts: &BTreeMap<i32, i64>) {
+        for (&partition, &start) in starts {
+            if self.owns(partition) {
+                continue;
+            }
+            let Some(context) = &self.context else {
+                let progress = Progress {
+                    position: start,
+                    high_watermark: None,
+                    error: None,
+                };
+                lock(&self.progress).insert(partition, progress);
+                continue;
+            };
+            let fetch = FetchLoop {
+                context: context.clone(),
+                partition,
+                progress: Arc::clone(&self.progress),
+                stalled_at: None,
+                batch_by_batch: false,
+            };
+            let cancel = CancellationToken::new();
+            let stopped = cancel.clone();
+            let handle = tokio::spawn(async move {
+                tokio::select! {
+                    () = fetch.run(start) => {}
+                    () = stopped.cancelled() => {}
+                }
+            });
+            self.loops.insert(partition, FetchTask { cancel, handle });
+        }
+    }
+
+    /// Whether `partition` is being fetched.
+    pub fn owns(&self, partition: i32) -> bool {
+        self.loops.contains_key(&partition) || (self.context.is_none() && lock(&self.progress).contains_key(&partition))
+    }
+
+    /// The partitions being fetched.
+    pub fn partitions(&self) -> Vec<i32> {
+        match self.context {
+            Some(_) => self.loops.keys().copied().collect(),
+            None => lock(&self.progress).keys().copied().collect(),
         }
     }
 
@@ -196,11 +239,41 @@ impl Fetchers {
             .collect()
     }
 
+    /// Stops fetching `partitions` and waits until their loops are gone, leaving the others running;
+    /// returns what may be committed for the stopped ones.
+    pub async fn remove(&mut self, partitions: &[i32]) -> BTreeMap<i32, i64> {
+        let stopping: Vec<FetchTask> = partitions.iter().filter_map(|p| self.loops.remove(p)).collect();
+        for task in &stopping {
+            task.cancel.cancel();
+        }
+        for task in stopping {
+            let _ = task.handle.await;
+        }
+        let mut committable = self.committable();
+        committable.retain(|p, _| partitions.contains(p));
+        lock(&self.progress).retain(|p, _| !partitions.contains(p));
+        committable
+    }
+
     /// Stops every fetch loop and waits until they are gone; returns what may be committed at the end.
     pub async fn stop(mut self) -> BTreeMap<i32, i64> {
-        self.cancel.cancel();
-        while self.tasks.join_next().await.is_some() {}
+        let loops = std::mem::take(&mut self.loops);
+        for task in loops.values() {
+            task.cancel.cancel();
+        }
+        for task in loops.into_values() {
+            let _ = task.handle.await;
+        }
         self.committable()
+    }
+}
+
+impl Drop for Fetchers {
+    /// Fetchers dropped without [`Fetchers::stop`] (a task aborted mid-way) stop their loops all the same.
+    fn drop(&mut self) {
+        for task in self.loops.values() {
+            task.cancel.cancel();
+        }
     }
 }
 

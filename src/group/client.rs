@@ -337,8 +337,13 @@ impl GroupClient {
         committed_offsets(response, version)
     }
 
-    fn group_id(&self) -> GroupId {
+    pub(super) fn group_id(&self) -> GroupId {
         GroupId(str_bytes(&self.group))
+    }
+
+    /// The connection, for the consumer protocol's requests (see [`super::consumer::request`]).
+    pub(super) fn connection(&mut self) -> &mut Connection {
+        &mut self.connection
     }
 }
 
@@ -366,14 +371,14 @@ fn committed_offsets(response: OffsetFetchResponse, version: i16) -> Result<BTre
     Ok(offsets)
 }
 
-fn str_bytes(text: &str) -> StrBytes {
+pub(super) fn str_bytes(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }
 
-fn topic_name(topic: &str) -> TopicName {
+pub(super) fn topic_name(topic: &str) -> TopicName {
     TopicName(str_bytes(topic))
 }
 
-fn millis(duration: Duration) -> i32 {
+pub(super) fn millis(duration: Duration) -> i32 {
     i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
 }

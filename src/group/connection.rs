@@ -6,26 +6,27 @@
 //! that each request is encoded at the highest version both sides know ([`Connection::version`]).
 //!
 //! The group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch) are not in rskafka, so the group layer uses this connection, with messages encoded by the
-//! `kafka-protocol` crate. One connection serves one request at a time and is owned by one task (the
-//! member loop, or its heartbeat task, which has a connection of its own), so no locking is needed. The
-//! producer's view of the cluster ([`crate::cluster`]) uses it too, for the admin requests (Metadata,
-//! ListGroups, DescribeGroups, ConsumerGroupDescribe, ListOffsets, Fetch).
+//! OffsetFetch, and the consumer protocol's ConsumerGroupHeartbeat) are not in rskafka, so the group layer
+//! uses this connection, with messages encoded by the `kafka-protocol` crate (so is a Metadata request that
+//! returns topic ids, which rskafka's does not). One connection serves one request at a time and is owned by
+//! one task (the member loop, or its heartbeat task, which has a connection of its own), so no locking is
+//! needed. The producer's view of the cluster ([`crate::cluster`]) uses it too, for the admin requests
+//! (Metadata, ListGroups, DescribeGroups, ConsumerGroupDescribe, ListOffsets, Fetch).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
-    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
     SyncGroupResponse,
 };
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     FetchRequest, FetchResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,6 +108,11 @@ impl GroupRequest for OffsetFetchRequest {
     const KEY: ApiKey = ApiKey::OffsetFetch;
     type Response = OffsetFetchResponse;
 }
+impl GroupRequest for ConsumerGroupHeartbeatRequest {
+    const KEY: ApiKey = ApiKey::ConsumerGroupHeartbeat;
+    type Response = ConsumerGroupHeartbeatResponse;
+}
+
 // The admin requests of the cluster view (`crate::cluster`).
 impl GroupRequest for MetadataRequest {
     const KEY: ApiKey = ApiKey::Metadata;

@@ -6,11 +6,14 @@
 //!
 //! | class | codes | what the member does |
 //! |---|---|---|
-//! | **rejoin** | REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION | the generation is over: give back the partitions, JoinGroup again with the **same** member id |
-//! | **rejoin fresh** | UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND | the coordinator forgot this member: JoinGroup again as a new member |
+//! | **rejoin** | REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, FENCED_MEMBER_EPOCH | the generation (or member epoch) is over: give back the partitions, join again with the **same** member id |
+//! | **rejoin fresh** | UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND | the coordinator forgot this member: join again as a new member |
 //! | **rediscover** | NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, REQUEST_TIMED_OUT, a broken or silent connection | the coordinator moved or is not ready: find it again; **the generation goes on** |
-//! | **retry** | any other retriable code, an answer we could not read | a passing problem: try the same step again after a pause |
-//! | **fatal** | INVALID_SESSION_TIMEOUT, INCONSISTENT_GROUP_PROTOCOL, authorization failures, GROUP_MAX_SIZE_REACHED, FENCED_INSTANCE_ID, UNSUPPORTED_VERSION, ... | will not change by itself: stop, and say what to change |
+//! | **retry** | STALE_MEMBER_EPOCH (a commit that crossed a new epoch), any other retriable code, an answer we could not read | a passing problem: try the same step again after a pause |
+//! | **fatal** | INVALID_SESSION_TIMEOUT, INCONSISTENT_GROUP_PROTOCOL, authorization failures, GROUP_MAX_SIZE_REACHED, FENCED_INSTANCE_ID, UNRELEASED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR, UNSUPPORTED_VERSION, INVALID_REQUEST, ... | will not change by itself: stop, and say what to change |
+//!
+//! FENCED_MEMBER_EPOCH, UNRELEASED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR and STALE_MEMBER_EPOCH only come from the
+//! consumer protocol (KIP-848, see [`super::consumer`]); the other codes mean the same under both protocols.
 //!
 //! Only the coordinator's own verdict on this member (rejoin, rejoin fresh, FENCED_INSTANCE_ID) ends a
 //! generation. A coordinator that moved, was slow to answer, or left heartbeats unanswered for a whole
@@ -64,7 +67,7 @@ impl GroupError {
         use ResponseError::*;
         let error = ResponseError::try_from_code(code)?;
         Some(match error {
-            RebalanceInProgress | IllegalGeneration => Self::Rejoin { context, error },
+            RebalanceInProgress | IllegalGeneration | FencedMemberEpoch => Self::Rejoin { context, error },
             UnknownMemberId | GroupIdNotFound => Self::RejoinFresh { context, error },
             NotCoordinator | CoordinatorNotAvailable | CoordinatorLoadInProgress | RequestTimedOut => {
                 Self::Rediscover {
@@ -79,6 +82,9 @@ impl GroupError {
             | TopicAuthorizationFailed
             | GroupMaxSizeReached
             | FencedInstanceId
+            | UnreleasedInstanceId
+            | UnsupportedAssignor
+            | InvalidRequest
             | UnsupportedVersion => Self::Fatal { context, error },
             _ => Self::Retry {
                 context,
@@ -111,7 +117,7 @@ impl GroupError {
             self,
             Self::RejoinFresh { .. }
                 | Self::Fatal {
-                    error: ResponseError::FencedInstanceId,
+                    error: ResponseError::FencedInstanceId | ResponseError::UnreleasedInstanceId,
                     ..
                 }
         )
@@ -130,6 +136,10 @@ impl GroupError {
     pub fn explain(&self, settings: &GroupSettings) -> String {
         let advice = match self {
             Self::Fatal { error, .. } => advice(*error, settings),
+            Self::Unsupported {
+                context: "ConsumerGroupHeartbeat",
+                ..
+            } => "use GROUP_PROTOCOL=classic, or Apache Kafka 4.0 or newer".to_string(),
             Self::Unsupported { .. } => "use a newer broker, or leave out the setting that needs it".to_string(),
             _ => return self.to_string(),
         };
@@ -164,6 +174,18 @@ fn advice(error: ResponseError, settings: &GroupSettings) -> String {
             "another consumer runs with GROUP_INSTANCE_ID={}; give each consumer its own GROUP_INSTANCE_ID",
             settings.instance_id.as_deref().unwrap_or("?")
         ),
+        ResponseError::UnreleasedInstanceId => format!(
+            "the group still holds GROUP_INSTANCE_ID={} for another consumer: one runs with it, or one that was \
+             killed has not timed out yet (the broker's group.consumer.session.timeout.ms, 45 s by default); \
+             give each consumer its own GROUP_INSTANCE_ID, or start this one again after that",
+            settings.instance_id.as_deref().unwrap_or("?")
+        ),
+        ResponseError::UnsupportedAssignor => "the broker has no assignor named by GROUP_REMOTE_ASSIGNOR (its \
+             group.consumer.assignors: uniform and range by default); change GROUP_REMOTE_ASSIGNOR, or unset it"
+            .to_string(),
+        ResponseError::InvalidRequest => {
+            "the broker refused a request of ours as malformed; see the broker's log (and report it)".to_string()
+        }
         ResponseError::UnsupportedVersion => "the broker does not support a request version we sent".to_string(),
         _ => "see the broker's log".to_string(),
     }
@@ -215,7 +237,7 @@ mod tests {
     #[test]
     fn codes_map_to_reactions() {
         assert!(GroupError::from_code("x", 0).is_none());
-        for code in [27, 22] {
+        for code in [27, 22, 110] {
             assert!(matches!(class(code), GroupError::Rejoin { .. }), "{code}");
         }
         for code in [25, 69] {
@@ -224,10 +246,11 @@ mod tests {
         for code in [16, 15, 14, 7] {
             assert!(matches!(class(code), GroupError::Rediscover { .. }), "{code}");
         }
-        for code in [26, 23, 24, 30, 29, 81, 82, 35] {
+        for code in [26, 23, 24, 30, 29, 81, 82, 111, 112, 42, 35] {
             assert!(class(code).is_fatal(), "{code}");
         }
         assert!(matches!(class(88), GroupError::Retry { .. }));
+        assert!(matches!(class(113), GroupError::Retry { .. }), "STALE_MEMBER_EPOCH");
         assert!(matches!(class(-1), GroupError::Retry { .. }));
     }
 

@@ -81,7 +81,7 @@ pub struct Timeouts {
 pub struct CoordinatorLink {
     bootstrap_servers: Vec<String>,
     group: String,
-    timeouts: Timeouts,
+    pub(super) timeouts: Timeouts,
     /// Where the coordinator was last found; `None` once it moved.
     address: Option<String>,
     connection: Option<GroupClient>,
@@ -103,7 +103,7 @@ impl CoordinatorLink {
     }
 
     /// The connection to the coordinator, finding and connecting to it when there is none.
-    async fn client(&mut self) -> Result<&mut GroupClient, GroupError> {
+    pub(super) async fn client(&mut self) -> Result<&mut GroupClient, GroupError> {
         if std::mem::take(&mut self.in_flight) {
             self.connection = None;
         }
@@ -129,7 +129,7 @@ impl CoordinatorLink {
     }
 
     /// Ends a request: a coordinator that moved or a connection that failed is found again next time.
-    fn finish<T>(&mut self, result: Result<T, GroupError>) -> Result<T, GroupError> {
+    pub(super) fn finish<T>(&mut self, result: Result<T, GroupError>) -> Result<T, GroupError> {
         self.in_flight = false;
         if let Err(GroupError::Rediscover { .. }) = &result {
             self.connection = None;

@@ -2,8 +2,8 @@
 //!
 //! The member loop owns the real state; after each join, and every few hundred milliseconds while stable,
 //! it publishes a fresh [`ConsumerStatus`] on a `tokio::sync::watch` channel. The HTTP side and the lab page
-//! only ever read that snapshot. Lag is `high watermark − position`: the events in Kafka this member has not
-//! read yet.
+//! only ever read that snapshot: the classic member by generation, the consumer protocol's by member epoch.
+//! Lag is `high watermark − position`: the events in Kafka this member has not read yet.
 
 use std::collections::BTreeMap;
 
@@ -94,6 +94,48 @@ pub fn progress_changed(
             s.last_error = partition_error;
         }
         changed
+    });
+}
+
+/// Consumer protocol (KIP-848): what the member owns in which epoch, and its target while it reconciles.
+pub struct EpochAssignment<'a> {
+    pub epoch: i32,
+    pub owned: &'a [i32],
+    /// `Some` while the member is still giving up or taking on partitions to reach it.
+    pub target: Option<Vec<i32>>,
+    pub progress: &'a BTreeMap<i32, Progress>,
+    pub committed: &'a BTreeMap<i32, i64>,
+    /// The topic's partition count, when known.
+    pub topic_partitions: Option<i32>,
+    /// Why the member owns nothing, when it owns nothing and is not about to own something.
+    pub idle_reason: Option<String>,
+}
+
+/// Publishes a consumer-protocol member's assignment: `stable`, or `reconciling` with its target. Counts a
+/// rebalance whenever the owned partitions changed.
+pub fn epoch_assignment(status: &watch::Sender<ConsumerStatus>, assignment: EpochAssignment<'_>) {
+    let partitions: Vec<PartitionStatus> = assignment
+        .owned
+        .iter()
+        .map(|&p| partition_status(p, assignment.committed.get(&p).copied(), assignment.progress.get(&p)))
+        .collect();
+    status.send_modify(|s| {
+        let before: Vec<i32> = s.partitions.iter().map(|p| p.partition).collect();
+        if before != assignment.owned {
+            s.rebalances += 1;
+        }
+        s.state = match assignment.target {
+            Some(_) => MemberState::Reconciling,
+            None => MemberState::Stable,
+        };
+        s.epoch = Some(assignment.epoch);
+        s.partitions = partitions;
+        s.target = assignment.target;
+        s.topic_partitions = assignment.topic_partitions.map(|p| p as usize);
+        s.idle_reason = assignment.idle_reason;
+        if s.target.is_none() {
+            s.last_error = None;
+        }
     });
 }
 

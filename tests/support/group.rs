@@ -1,6 +1,7 @@
 //! Helpers for consumer-group tests: reading a consumer's events and status, waiting for a settled group.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -62,6 +63,23 @@ pub async fn wait_for_assignment(consumers: &[&Service], expected: &[usize], tim
     .await
 }
 
+/// Waits until every consumer is stable owning `sizes[i]` partitions, no partition twice; returns them. (Unlike
+/// [`wait_for_assignment`], it does not ask for one generation: consumer-protocol members have epochs of
+/// their own.)
+pub async fn wait_for_owned(consumers: &[&Service], sizes: &[usize], timeout: Duration) -> Vec<BTreeSet<i64>> {
+    super::eventually(timeout, &format!("the group to settle at {sizes:?}"), || async {
+        let mut all = Vec::new();
+        for consumer in consumers {
+            all.push(owned(consumer).await?);
+        }
+        let counts: Vec<usize> = all.iter().map(BTreeSet::len).collect();
+        let distinct: BTreeSet<i64> = all.iter().flatten().copied().collect();
+        let total: usize = counts.iter().sum();
+        (counts == sizes && distinct.len() == total).then_some(all)
+    })
+    .await
+}
+
 /// Waits until `consumer` holds events with all of `wanted` ids (30 s at most).
 pub async fn wait_for_ids(consumer: &Service, wanted: &BTreeSet<i64>, what: &str) {
     super::eventually(Duration::from_secs(30), what, || async {
@@ -78,5 +96,37 @@ pub async fn post_ids(producer: &Service, ids: impl IntoIterator<Item = i64>) {
             .await
             .expect("POST /");
         assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+}
+
+/// A producer posting `{"id": n}` for n = 1, 2, ... every 10 ms until stopped; it keeps the ids the producer
+/// acknowledged (200). A POST that failed while the broker stalled is not counted: it was not acknowledged.
+pub struct PacedProducer {
+    acked: Arc<Mutex<Vec<i64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PacedProducer {
+    pub fn start(producer: &Service) -> Self {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let (port, record) = (producer.port, Arc::clone(&acked));
+        let task = tokio::spawn(async move {
+            for id in 1.. {
+                let body = format!(r#"{{"id": {id}}}"#);
+                if let Ok(reply) = http::post_json(port, "/", &body).await {
+                    if reply.status == 200 {
+                        record.lock().unwrap().push(id);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        Self { acked, task }
+    }
+
+    /// Stops posting; returns the acknowledged ids.
+    pub fn stop(self) -> BTreeSet<i64> {
+        self.task.abort();
+        self.acked.lock().unwrap().iter().copied().collect()
     }
 }

@@ -39,6 +39,14 @@ impl Lab {
         self.consumer_with(group, &[]).await
     }
 
+    /// A consumer of the lab's topic in `group` speaking the consumer protocol (KIP-848): the broker's session
+    /// timeout and heartbeat interval apply (see [`super::kafka`]), so none are set.
+    pub async fn consumer_protocol_member(&self, group: &str, extra: &[(&str, &str)]) -> Service {
+        let mut env = vec![("KAFKA_TOPIC", self.topic.as_str()), ("GROUP_PROTOCOL", "consumer")];
+        env.extend_from_slice(extra);
+        Service::consumer(&self.cluster.bootstrap(), group, &env).await
+    }
+
     /// [`consumer`](Self::consumer) with more environment variables.
     pub async fn consumer_with(&self, group: &str, extra: &[(&str, &str)]) -> Service {
         let mut env = self.cluster.fast_group().to_vec();

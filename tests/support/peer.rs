@@ -107,7 +107,8 @@ impl Peer {
         Self::start_with(client, bootstrap, topic, group, session_timeout_ms, &[])
     }
 
-    /// [`start`](Self::start) with more environment variables (e.g. `GROUP_PROTOCOL=consumer`).
+    /// [`start`](Self::start) with more environment variables (e.g. `GROUP_PROTOCOL=consumer` for the Java
+    /// member).
     pub fn start_with(
         client: Client,
         bootstrap: &str,

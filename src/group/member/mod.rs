@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod stable;
 mod start;
 #[cfg(test)]
