@@ -65,15 +65,26 @@ impl ConsumerApi {
         self.route(request.method(), uri.path(), uri.query())
     }
 
+    /// `HEAD` is answered as `GET` would be (hyper leaves the body out), but never drains: a `HEAD /` must
+    /// not take events away from the next `GET /`.
     fn route(&self, method: &Method, path: &str, query: Option<&str>) -> Response {
         let known = matches!(path, "/" | "/ping" | "/events" | "/status");
-        match (method, path) {
-            (&Method::OPTIONS, _) => http::preflight(),
-            (&Method::GET, "/") => http::json(StatusCode::OK, &self.store.drain()),
-            (&Method::GET, "/ping") => http::text(StatusCode::OK, format!("pong:{}", self.group)),
-            (&Method::GET, "/events") => self.events(query),
-            (&Method::GET, "/status") => self.status(),
-            _ if known => http::method_not_allowed("GET"),
+        if method == Method::OPTIONS {
+            return http::preflight();
+        }
+        if !http::is_read(method) {
+            return if known {
+                http::method_not_allowed("GET, HEAD")
+            } else {
+                http::not_found(path)
+            };
+        }
+        match path {
+            "/" if method == Method::HEAD => http::json(StatusCode::OK, &self.store.peek()),
+            "/" => http::json(StatusCode::OK, &self.store.drain()),
+            "/ping" => http::text(StatusCode::OK, format!("pong:{}", self.group)),
+            "/events" => self.events(query),
+            "/status" => self.status(),
             _ => http::not_found(path),
         }
     }
@@ -217,6 +228,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn head_answers_like_get_but_does_not_drain() {
+        let (api, _status) = api();
+        api.store.push(0, 5, json!({ "id": 1 }));
+        for path in ["/", "/ping", "/events", "/status"] {
+            let head = api.route(&Method::HEAD, path, None);
+            assert_eq!(head.status(), StatusCode::OK, "{path}");
+        }
+        let head = api.route(&Method::HEAD, "/", None);
+        assert_eq!(json_of(head).await, json!([{ "id": 1 }]));
+        assert_eq!(
+            json_of(get(&api, "/", None)).await,
+            json!([{ "id": 1 }]),
+            "HEAD / drained"
+        );
+    }
+
+    #[tokio::test]
     async fn events_answers_a_page_with_the_group() {
         let (api, _status) = api();
         api.store.push(1, 9, json!({ "id": 1 }));
@@ -260,6 +288,7 @@ mod tests {
         for path in ["/", "/ping", "/events", "/status"] {
             let response = api.route(&Method::POST, path, None);
             assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(response.headers()[hyper::header::ALLOW], "GET, HEAD", "{path}");
         }
         assert_eq!(
             api.route(&Method::DELETE, "/nope", None).status(),

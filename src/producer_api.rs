@@ -5,6 +5,7 @@
 //!   offset. An optional string `key` field becomes the message key (and so picks the partition).
 //! - `GET /ping` answers `pong`; the page shows "Producer: Offline" when it fails.
 //! - `GET /` serves the lab page, compiled into the binary.
+//! - `HEAD` is answered wherever `GET` is.
 //!
 //! Input is checked completely before anything is sent: a rejected request never produces an event.
 
@@ -51,10 +52,12 @@ impl ProducerApi {
         match (request.method(), path.as_str()) {
             (&Method::OPTIONS, _) => http::preflight(),
             (&Method::POST, "/") => self.produce(request).await,
-            (&Method::GET, "/ping") => http::text(StatusCode::OK, "pong"),
-            (&Method::GET, _) => static_files::serve(&path).unwrap_or_else(|| http::not_found(&path)),
-            (_, "/") => http::method_not_allowed("GET or POST"),
-            (_, "/ping") => http::method_not_allowed("GET"),
+            (method, "/ping") if http::is_read(method) => http::text(StatusCode::OK, "pong"),
+            (method, _) if http::is_read(method) => {
+                static_files::serve(&path).unwrap_or_else(|| http::not_found(&path))
+            }
+            (_, "/") => http::method_not_allowed("GET, HEAD, POST"),
+            (_, "/ping") => http::method_not_allowed("GET, HEAD"),
             _ => http::not_found(&path),
         }
     }

@@ -104,6 +104,15 @@ impl Store {
         events
     }
 
+    /// What the next [`drain`](Self::drain) would answer, without draining (`HEAD /`).
+    pub fn peek(&self) -> Vec<Value> {
+        let inner = self.lock();
+        inner
+            .events_after(inner.drained)
+            .map(|stored| stored.event.clone())
+            .collect()
+    }
+
     /// `GET /events?after=N`: up to `limit` events with `seq > after`, oldest first, without consuming them.
     ///
     /// A cursor beyond the newest event can only come from an earlier run of the consumer (sequence numbers

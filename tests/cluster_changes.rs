@@ -48,6 +48,7 @@ async fn a_broker_that_stops_answering_is_reported_and_does_not_hold_up_shutdown
         seen["last_error"].as_str().is_some_and(|e| e.contains("Heartbeat")),
         "{seen}"
     );
+    assert_eq!(seen["partitions"], serde_json::json!([]), "stale partitions in {seen}");
 
     lab.cluster.resume_brokers();
     wait_for_assignment(&[&waiting], &[2], Duration::from_secs(60)).await;

@@ -71,7 +71,7 @@ impl Member {
             Ended::Shutdown => MemberState::Stopping,
             Ended::Rejoin(_) | Ended::Reassign => MemberState::Rebalancing,
         };
-        self.publish(|s| s.state = state);
+        report::revoking(&self.status, state);
         let last_progress = fetchers.stop().await;
         let generation_still_valid = !matches!(
             ended,
