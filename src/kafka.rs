@@ -16,11 +16,29 @@ pub const RETRY_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Connects to the cluster through the first reachable bootstrap broker.
 pub async fn connect(bootstrap_servers: &[String]) -> Result<Client, rskafka::client::error::Error> {
+    connect_with(bootstrap_servers, bounded_backoff()).await
+}
+
+/// [`connect`] with the given retry policy for every request the client makes.
+pub async fn connect_with(
+    bootstrap_servers: &[String],
+    backoff: BackoffConfig,
+) -> Result<Client, rskafka::client::error::Error> {
     ClientBuilder::new(bootstrap_servers.to_vec())
         .client_id("kafka-lab")
-        .backoff_config(bounded_backoff())
+        .backoff_config(backoff)
         .build()
         .await
+}
+
+/// No retries at all: each request is sent once, and its first error is returned (inside
+/// `Error::RetryFailed` when rskafka would have retried it). The producer uses it, since rskafka retries a
+/// Produce whose connection broke, and a retried Produce is how one event gets written twice.
+pub fn no_retries() -> BackoffConfig {
+    BackoffConfig {
+        deadline: Some(Duration::ZERO),
+        ..bounded_backoff()
+    }
 }
 
 /// Backoff between retries: quick at first, never longer than a second, and bounded in total.

@@ -338,6 +338,7 @@ async fn missing_or_malformed_env_var_exits_2_naming_it() {
         "KAFKA_TOPIC",
         "PORT",
         "HOST",
+        "REQUEST_TIMEOUT_MS",
         "RUST_LOG",
         "5000",
         "first-topic",
@@ -384,14 +385,31 @@ async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
     assert_eq!(post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap().status, 200);
 
     cluster.stop_brokers();
+    // An idle producer checks its connection before sending on it: a broker that died meanwhile is found
+    // before anything goes out, so the answer can say "not sent".
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let reply = post_json(producer.port, "/", r#"{"id": 2}"#).await.unwrap();
     assert_eq!(reply.status, 503, "{}", reply.body);
+    let error = reply.json()["error"].as_str().unwrap().to_string();
     assert!(
-        reply.json()["error"].as_str().unwrap().contains("Kafka is unavailable"),
-        "{}",
-        reply.body
+        error.contains("nothing was written") && error.contains("Kafka is unreachable"),
+        "{error}"
     );
-    assert_eq!(http::get(producer.port, "/ping").await.unwrap().status, 200);
+    // From now on the producer knows: it answers at once, without trying.
+    let asked = std::time::Instant::now();
+    let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.unwrap();
+    println!(
+        "{flavor:?}: 503 while Kafka is known unreachable after {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body.contains("tries again every"), "{}", reply.body);
+    // The process is up (the workshop's contract), Kafka is not: /status says which.
+    let ping = http::get(producer.port, "/ping").await.unwrap();
+    assert_eq!((ping.status, ping.body.as_str()), (200, "pong"));
+    let status = http::get(producer.port, "/status").await.unwrap().json();
+    assert_eq!(status["kafka"], "unreachable", "{status}");
+    assert!(status["last_error"].is_string(), "{status}");
 
     cluster.start_brokers().await;
     if flavor == Flavor::Tansu {
@@ -399,13 +417,20 @@ async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
         cluster.create_topic(&topic, 2).await;
     }
     let reply = support::eventually(Duration::from_secs(60), "a 200 after the broker came back", || async {
-        let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.ok()?;
+        let reply = post_json(producer.port, "/", r#"{"id": 4}"#).await.ok()?;
         (reply.status == 200).then_some(reply)
     })
     .await;
     let partition = reply.json()["partition"].as_i64().unwrap() as i32;
     let records = cluster.read_all(&topic, partition).await;
-    assert!(records.iter().any(|(_, _, event)| event["id"] == 3));
+    assert!(records.iter().any(|(_, _, event)| event["id"] == 4));
+    let ids: Vec<i64> = records.iter().filter_map(|(_, _, e)| e["id"].as_i64()).collect();
+    assert!(
+        !ids.contains(&2) && !ids.contains(&3),
+        "events answered 503 were written: {ids:?}"
+    );
+    let status = http::get(producer.port, "/status").await.unwrap().json();
+    assert_eq!(status["kafka"], "reachable", "{status}");
 }
 
 /// Signals: needs a broker address but does not depend on which broker it is.

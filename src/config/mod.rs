@@ -62,6 +62,12 @@ pub const PRODUCER_VARS: &[EnvVar] = &[
         help: "HTTP port of the producer and the lab page.",
     },
     HOST,
+    EnvVar {
+        name: "REQUEST_TIMEOUT_MS",
+        default: Some("5000"),
+        expects: "milliseconds, 100 to 120000",
+        help: "How long one POST / may take, connecting included; then 503 (not sent) or 504 (sent, not acknowledged).",
+    },
     RUST_LOG,
 ];
 
@@ -139,6 +145,7 @@ pub struct ProducerConfig {
     pub topic: String,
     pub host: IpAddr,
     pub port: u16,
+    pub request_timeout: Duration,
 }
 
 /// Where a consumer group with no committed offset starts: Kafka's `auto.offset.reset`.
@@ -170,6 +177,7 @@ struct RawProducer {
     kafka_topic: Option<String>,
     host: Option<String>,
     port: Option<String>,
+    request_timeout_ms: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +209,7 @@ impl ProducerConfig {
             topic: parse_name("KAFKA_TOPIC", raw.kafka_topic, "first-topic")?,
             host: parse_host(raw.host)?,
             port: parse_number("PORT", raw.port, 5000, 0..=u16::MAX as u64)? as u16,
+            request_timeout: millis("REQUEST_TIMEOUT_MS", raw.request_timeout_ms, 5000, 100..=120_000)?,
         })
     }
 }

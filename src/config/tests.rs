@@ -28,6 +28,11 @@ fn producer_defaults() {
     assert_eq!(config.topic, "first-topic");
     assert_eq!(config.port, 5000);
     assert_eq!(config.host.to_string(), "127.0.0.1");
+    assert_eq!(config.request_timeout, Duration::from_millis(5000));
+    let error = ProducerConfig::from_vars(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "h:1"), ("REQUEST_TIMEOUT_MS", "5")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("REQUEST_TIMEOUT_MS"), "{error}");
 }
 
 #[test]
