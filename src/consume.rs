@@ -13,22 +13,28 @@
 //!
 //! When the group rebalances, [`Fetchers::stop`] cancels every loop and waits until all are gone, so a
 //! partition that was taken away is never fetched again by this member.
+//!
+//! The data path never lets a broker create the topic: a partition's leader is looked up only right after
+//! the list of all topics showed the partition (see [`crate::notices`] for why).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rskafka::client::error::{Error as KafkaError, ProtocolError};
+use rskafka::client::error::Error as KafkaError;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
-use rskafka::record::RecordAndOffset;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+mod fetch_loop;
+
 use crate::config::OffsetReset;
-use crate::event;
+use crate::kafka;
+use crate::notices::Notices;
 use crate::store::Store;
+use fetch_loop::FetchLoop;
 
 /// The most bytes one fetch may return.
 const FETCH_MAX_BYTES: i32 = 1024 * 1024;
@@ -54,6 +60,17 @@ pub struct FetchContext {
     pub store: Arc<Store>,
     /// Messages that were not JSON objects, over the life of the process.
     pub invalid_events: Arc<AtomicU64>,
+    /// What the data path tells `/status`: the topic gone missing.
+    pub notices: Arc<Notices>,
+}
+
+/// Why the starting offsets could not be resolved (the member tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Kafka(#[from] KafkaError),
+    #[error("topic {topic} has no partition {partition} (the topic list does not show it)")]
+    NotListed { topic: String, partition: i32 },
 }
 
 /// The fetch loops of one generation.
@@ -103,132 +120,18 @@ impl Fetchers {
     }
 }
 
-/// The fetch loop of one partition.
-struct FetchLoop {
-    context: FetchContext,
-    partition: i32,
-    progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
-}
-
-impl FetchLoop {
-    async fn run(self, start: i64) {
-        let client = self.partition_client().await;
-        let mut position = start;
-        self.report(position, None);
-        loop {
-            let max_wait = self.context.max_wait.as_millis() as i32;
-            match client.fetch_records(position, 1..FETCH_MAX_BYTES, max_wait).await {
-                Ok((records, high_watermark)) => {
-                    position = self.deliver(records, position);
-                    self.report(position, Some(high_watermark));
-                }
-                Err(KafkaError::ServerError {
-                    protocol_error: ProtocolError::OffsetOutOfRange,
-                    ..
-                }) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        position,
-                        "offset out of range; applying the reset policy"
-                    );
-                    position = self.reset_position(&client).await;
-                    self.report(position, None);
-                }
-                Err(e) => {
-                    tracing::warn!(partition = self.partition, "fetch failed, retrying: {e}");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
-    }
-
-    /// Hands fetched messages to the store; returns the new position.
-    fn deliver(&self, records: Vec<RecordAndOffset>, mut position: i64) -> i64 {
-        let start = position;
-        for record in records.into_iter().filter(|r| r.offset >= start) {
-            let (event, is_json_object) = event::consumed(record.record.value.as_deref());
-            if !is_json_object {
-                self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    partition = self.partition,
-                    offset = record.offset,
-                    "message is not a JSON object"
-                );
-            }
-            self.context.store.push(self.partition, record.offset, event);
-            position = record.offset + 1;
-        }
-        position
-    }
-
-    fn report(&self, position: i64, high_watermark: Option<i64>) {
-        let mut progress = lock(&self.progress);
-        let entry = progress.entry(self.partition).or_insert(Progress {
-            position,
-            high_watermark,
-        });
-        entry.position = position;
-        entry.high_watermark = high_watermark.or(entry.high_watermark);
-    }
-
-    /// A client for this partition's leader, retrying until one can be made (or the loop is cancelled).
-    async fn partition_client(&self) -> PartitionClient {
-        loop {
-            let topic = self.context.topic.clone();
-            match self
-                .context
-                .client
-                .partition_client(topic, self.partition, UnknownTopicHandling::Retry)
-                .await
-            {
-                Ok(client) => return client,
-                Err(e) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        "cannot reach the partition leader, retrying: {e}"
-                    );
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
-    }
-
-    /// The start position when the group has no usable committed offset: the reset policy.
-    async fn reset_position(&self, client: &PartitionClient) -> i64 {
-        loop {
-            match resolve_reset(client, self.context.reset).await {
-                Ok(position) => {
-                    tracing::info!(partition = self.partition, position, policy = ?self.context.reset, "starting position");
-                    return position;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        "cannot resolve the start offset, retrying: {e}"
-                    );
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
-    }
-}
-
 /// Where to start reading each partition: its committed offset, or where the reset policy says for a
 /// partition the group has never committed.
 pub async fn starting_offsets(
     context: &FetchContext,
     committed: &BTreeMap<i32, Option<i64>>,
-) -> Result<BTreeMap<i32, i64>, KafkaError> {
+) -> Result<BTreeMap<i32, i64>, StartError> {
     let mut starts = BTreeMap::new();
     for (&partition, &offset) in committed {
         let start = match offset {
             Some(offset) => offset,
             None => {
-                let topic = context.topic.clone();
-                let client = context
-                    .client
-                    .partition_client(topic, partition, UnknownTopicHandling::Retry)
-                    .await?;
+                let client = listed_partition_client(context, partition).await?;
                 let start = resolve_reset(&client, context.reset).await?;
                 tracing::info!(partition, start, policy = ?context.reset, "no committed offset; starting position");
                 start
@@ -237,6 +140,25 @@ pub async fn starting_offsets(
         starts.insert(partition, start);
     }
     Ok(starts)
+}
+
+/// A client for one partition's leader, made only when the topic list shows the partition (never a Metadata
+/// request naming a topic that may not exist: the broker could create it).
+async fn listed_partition_client(context: &FetchContext, partition: i32) -> Result<PartitionClient, StartError> {
+    let topic = &context.topic;
+    let partitions = kafka::partition_counts(&context.client).await?.get(topic).copied();
+    context.notices.topic_listed(topic, partitions);
+    if partitions.unwrap_or(0) <= partition as usize {
+        return Err(StartError::NotListed {
+            topic: topic.clone(),
+            partition,
+        });
+    }
+    let client = context
+        .client
+        .partition_client(topic.as_str(), partition, UnknownTopicHandling::Error)
+        .await?;
+    Ok(client)
 }
 
 /// `earliest`: the oldest offset kept. `latest`: the high watermark of a one-byte fetch from the earliest

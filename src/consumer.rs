@@ -19,6 +19,7 @@ use crate::consumer_api::{self, ConsumerApi};
 use crate::group::member::{GroupSettings, Member};
 use crate::http;
 use crate::kafka;
+use crate::notices::{self, Notices};
 use crate::status::{ConsumerStatus, MemberState};
 use crate::store::Store;
 
@@ -35,10 +36,12 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
 
     let listener = http::bind((config.host, config.port).into()).await?;
     tracing::info!("consumer listening on http://{}", listener.local_addr()?);
+    let notices = Arc::new(Notices::default());
     let api = Arc::new(ConsumerApi::new(
         config.group.clone(),
         Arc::clone(&store),
         status_reader,
+        Arc::clone(&notices),
     ));
     let stop_http = CancellationToken::new();
     let server = tokio::spawn(consumer_api::serve(listener, api, stop_http.clone()));
@@ -48,6 +51,9 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
         () = shutdown.cancelled() => None,
     };
     if let Some(client) = client {
+        // A task of its own: the topic list is read on its own clock, whatever the member is doing.
+        let watch = notices::watch_topic(Arc::clone(&client), config.topic.clone(), Arc::clone(&notices));
+        let watch = tokio::spawn(watch);
         let fetch = FetchContext {
             client,
             topic: config.topic.clone(),
@@ -55,8 +61,10 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             reset: config.offset_reset,
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
+            notices,
         };
         Member::new(group_settings(&config), fetch, status).run(shutdown).await;
+        watch.abort();
     }
     stop_http.cancel();
     let _ = server.await;

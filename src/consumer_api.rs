@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::{self, Response};
+use crate::notices::{Notices, NoticesView};
 use crate::status::ConsumerStatus;
 use crate::store::{EventsPage, Store};
 
@@ -37,6 +38,16 @@ pub struct ConsumerApi {
     group: String,
     store: Arc<Store>,
     status: watch::Receiver<ConsumerStatus>,
+    notices: Arc<Notices>,
+}
+
+/// The body of `GET /status`: the member's snapshot, and what the data path has to say.
+#[derive(Serialize)]
+struct StatusResponse {
+    #[serde(flatten)]
+    member: ConsumerStatus,
+    #[serde(flatten)]
+    notices: NoticesView,
 }
 
 /// The parameters of `GET /events`.
@@ -55,8 +66,18 @@ struct EventsResponse<'a> {
 }
 
 impl ConsumerApi {
-    pub fn new(group: String, store: Arc<Store>, status: watch::Receiver<ConsumerStatus>) -> Self {
-        Self { group, store, status }
+    pub fn new(
+        group: String,
+        store: Arc<Store>,
+        status: watch::Receiver<ConsumerStatus>,
+        notices: Arc<Notices>,
+    ) -> Self {
+        Self {
+            group,
+            store,
+            status,
+            notices,
+        }
     }
 
     /// Routes one request. No route reads a body, so routing needs only the method, path and query.
@@ -106,8 +127,9 @@ impl ConsumerApi {
 
     fn status(&self) -> Response {
         // Clone the snapshot and let go of the channel at once: holding `borrow()` blocks the publisher.
-        let status = self.status.borrow().clone();
-        http::json(StatusCode::OK, &status)
+        let member = self.status.borrow().clone();
+        let notices = self.notices.view(&member.topic);
+        http::json(StatusCode::OK, &StatusResponse { member, notices })
     }
 }
 
@@ -149,7 +171,12 @@ mod tests {
 
     fn api() -> (ConsumerApi, watch::Sender<ConsumerStatus>) {
         let (sender, receiver) = watch::channel(ConsumerStatus::default());
-        let api = ConsumerApi::new("first-group".into(), Arc::new(Store::new(100)), receiver);
+        let api = ConsumerApi::new(
+            "first-group".into(),
+            Arc::new(Store::new(100)),
+            receiver,
+            Arc::new(Notices::default()),
+        );
         (api, sender)
     }
 
