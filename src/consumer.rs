@@ -21,12 +21,16 @@ use crate::http;
 use crate::kafka;
 use crate::notices::{self, Notices};
 use crate::status::{ConsumerStatus, MemberState};
-use crate::store::Store;
+use crate::store::{Limits, Run, Store};
 
 /// Runs the consumer until `shutdown` is cancelled.
 pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
     tracing::info!("Starting consumer on topic {}, in group {}", config.topic, config.group);
-    let store = Arc::new(Store::new(config.max_retained_events));
+    let limits = Limits {
+        events: config.max_retained_events,
+        bytes: config.max_retained_bytes,
+    };
+    let store = Arc::new(Store::new(limits, Run::start()));
     let initial = ConsumerStatus {
         topic: config.topic.clone(),
         group: config.group.clone(),

@@ -4,8 +4,11 @@
 //!   original's draining read, just the event objects.
 //! - `GET /ping` answers `pong:<group>`; the page takes the text after the first five characters as the
 //!   group name, and shows "Offline" when it fails.
-//! - `GET /events?after=N&limit=M` is a cursor read that consumes nothing, so several tabs can follow the
-//!   same consumer: `{"group", "events": [{"seq", "partition", "offset", "event"}...], "next", "dropped"}`.
+//! - `GET /events?after=N&run=R&limit=M` is a cursor read that consumes nothing, so several tabs can follow
+//!   the same consumer: `{"group", "run", "events": [{"seq", "partition", "offset", "event"}...], "next",
+//!   "more", "dropped", "gap"}`. A reader passes back `next` as `after` and `run` as `run`; a cursor from
+//!   another run of the consumer, or from before the oldest event held, is answered with a `gap` saying so
+//!   (see [`crate::store`]).
 //! - `GET /status` shows the group membership: member id, generation, owned partitions, lag, ...
 //!
 //! The API only reads: events from the [`Store`] the fetch loops fill, and the latest [`ConsumerStatus`]
@@ -54,6 +57,8 @@ struct StatusResponse {
 #[derive(Debug, PartialEq, Eq)]
 struct EventsQuery {
     after: u64,
+    /// The run the cursor comes from, when the reader says.
+    run: Option<String>,
     limit: usize,
 }
 
@@ -115,7 +120,7 @@ impl ConsumerApi {
             Ok(query) => query,
             Err(message) => return http::error(StatusCode::BAD_REQUEST, &message),
         };
-        let page = self.store.after(query.after, query.limit);
+        let page = self.store.after(query.after, query.run.as_deref(), query.limit);
         http::json(
             StatusCode::OK,
             &EventsResponse {
@@ -133,13 +138,16 @@ impl ConsumerApi {
     }
 }
 
-/// Reads `after` (default 0) and `limit` (default 500, at most 5000) from the query string.
+/// Reads `after` (default 0), `run` and `limit` (default 500, at most 5000) from the query string.
 fn parse_events_query(query: Option<&str>) -> Result<EventsQuery, String> {
     let after = parse_param(query, "after")?.unwrap_or(0);
+    let run = http::query_param(query, "run")
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
     let limit = parse_param(query, "limit")?.map_or(DEFAULT_EVENTS_LIMIT, |limit| {
         usize::try_from(limit).unwrap_or(MAX_EVENTS_LIMIT).min(MAX_EVENTS_LIMIT)
     });
-    Ok(EventsQuery { after, limit })
+    Ok(EventsQuery { after, run, limit })
 }
 
 /// The whole number in query parameter `name`, `None` when absent, an error naming it when not a number.
@@ -165,6 +173,7 @@ pub async fn serve(listener: TcpListener, api: Arc<ConsumerApi>, shutdown: Cance
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Limits, Run};
     use http_body_util::BodyExt;
     use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
     use serde_json::{json, Value};
@@ -173,7 +182,16 @@ mod tests {
         let (sender, receiver) = watch::channel(ConsumerStatus::default());
         let api = ConsumerApi::new(
             "first-group".into(),
-            Arc::new(Store::new(100)),
+            Arc::new(Store::new(
+                Limits {
+                    events: 100,
+                    bytes: 1 << 20,
+                },
+                Run {
+                    id: "r1".into(),
+                    first_seq: 1,
+                },
+            )),
             receiver,
             Arc::new(Notices::default()),
         );
@@ -197,16 +215,28 @@ mod tests {
 
     #[test]
     fn events_query_defaults() {
-        let expected = EventsQuery { after: 0, limit: 500 };
+        let expected = EventsQuery {
+            after: 0,
+            run: None,
+            limit: 500,
+        };
         assert_eq!(parse_events_query(None), Ok(expected));
-        let expected = EventsQuery { after: 0, limit: 500 };
+        let expected = EventsQuery {
+            after: 0,
+            run: None,
+            limit: 500,
+        };
         assert_eq!(parse_events_query(Some("other=x")), Ok(expected));
     }
 
     #[test]
     fn events_query_reads_both_parameters() {
-        let expected = EventsQuery { after: 12, limit: 30 };
-        assert_eq!(parse_events_query(Some("limit=30&after=12")), Ok(expected));
+        let expected = EventsQuery {
+            after: 12,
+            run: Some("r1".into()),
+            limit: 30,
+        };
+        assert_eq!(parse_events_query(Some("limit=30&after=12&run=r1")), Ok(expected));
     }
 
     #[test]
@@ -246,8 +276,8 @@ mod tests {
     #[tokio::test]
     async fn root_drains_plain_event_objects() {
         let (api, _status) = api();
-        api.store.push(0, 5, json!({ "id": 1 }));
-        api.store.push(1, 9, json!({ "id": 2 }));
+        api.store.push(0, 5, json!({ "id": 1 }), 10);
+        api.store.push(1, 9, json!({ "id": 2 }), 10);
         let response = get(&api, "/", None);
         assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
         assert_eq!(json_of(response).await, json!([{ "id": 1 }, { "id": 2 }]));
@@ -257,7 +287,7 @@ mod tests {
     #[tokio::test]
     async fn head_answers_like_get_but_does_not_drain() {
         let (api, _status) = api();
-        api.store.push(0, 5, json!({ "id": 1 }));
+        api.store.push(0, 5, json!({ "id": 1 }), 10);
         for path in ["/", "/ping", "/events", "/status"] {
             let head = api.route(&Method::HEAD, path, None);
             assert_eq!(head.status(), StatusCode::OK, "{path}");
@@ -274,14 +304,17 @@ mod tests {
     #[tokio::test]
     async fn events_answers_a_page_with_the_group() {
         let (api, _status) = api();
-        api.store.push(1, 9, json!({ "id": 1 }));
-        api.store.push(0, 4, json!({ "id": 2 }));
+        api.store.push(1, 9, json!({ "id": 1 }), 10);
+        api.store.push(0, 4, json!({ "id": 2 }), 10);
         let body = json_of(get(&api, "/events", Some("after=1"))).await;
         let expected = json!({
             "group": "first-group",
+            "run": "r1",
             "events": [{ "seq": 2, "partition": 0, "offset": 4, "event": { "id": 2 } }],
             "next": 2,
+            "more": false,
             "dropped": 0,
+            "gap": null,
         });
         assert_eq!(body, expected);
     }

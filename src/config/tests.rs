@@ -54,6 +54,8 @@ fn malformed_values_are_named() {
         ("AUTO_OFFSET_RESET", "newest"),
         ("SESSION_TIMEOUT_MS", "10"),
         ("FETCH_MAX_WAIT_MS", "0"),
+        ("MAX_RETAINED_BYTES", "64MiB"),
+        ("MAX_RETAINED_BYTES", "100"),
     ] {
         let mut pairs = base.to_vec();
         pairs.push((var, value));
@@ -72,4 +74,5 @@ fn heartbeat_defaults_to_a_tenth_of_the_session() {
     .unwrap();
     assert_eq!(config.heartbeat_interval, Duration::from_millis(600));
     assert_eq!(config.offset_reset, OffsetReset::Latest);
+    assert_eq!(config.max_retained_bytes, 64 * 1024 * 1024);
 }

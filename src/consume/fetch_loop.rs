@@ -18,6 +18,9 @@ use super::{FETCH_MAX_BYTES, RETRY_PAUSE};
 use crate::event;
 use crate::notices::TOPIC_CHECK;
 
+/// What an event weighs in the store beyond its message's bytes: the `consumed` stamp and bookkeeping.
+const EVENT_OVERHEAD: usize = 64;
+
 /// The fetch loop of one partition.
 pub(super) struct FetchLoop {
     pub(super) context: FetchContext,
@@ -84,6 +87,7 @@ impl FetchLoop {
     fn deliver(&self, records: Vec<RecordAndOffset>, mut position: i64) -> i64 {
         let start = position;
         for record in records.into_iter().filter(|r| r.offset >= start) {
+            let size = record.record.value.as_ref().map_or(0, Vec::len) + EVENT_OVERHEAD;
             let (event, is_json_object) = event::consumed(record.record.value.as_deref());
             if !is_json_object {
                 self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
@@ -93,7 +97,7 @@ impl FetchLoop {
                     "message is not a JSON object"
                 );
             }
-            self.context.store.push(self.partition, record.offset, event);
+            self.context.store.push(self.partition, record.offset, event, size);
             position = record.offset + 1;
         }
         position
