@@ -90,7 +90,10 @@ fn group_settings(config: &ConsumerConfig) -> GroupSettings {
 /// Connects rskafka to the cluster, retrying (and saying so in `/status`) while no broker answers.
 async fn connect_until_ready(config: &ConsumerConfig, status: &watch::Sender<ConsumerStatus>) -> Arc<Client> {
     loop {
-        match kafka::connect(&config.bootstrap_servers).await {
+        // No retries inside rskafka: after a failed request it would look the partition's leader up by a
+        // Metadata request naming the topic, which lets a broker create a deleted topic again; the data
+        // path retries by itself, listing the topics first (see `crate::notices`).
+        match kafka::connect_with(&config.bootstrap_servers, kafka::no_retries()).await {
             Ok(client) => return Arc::new(client),
             Err(e) => {
                 let message = format!("cannot reach Kafka at {}: {e}", config.bootstrap_servers.join(","));

@@ -9,7 +9,11 @@
 //!   "more", "dropped", "gap"}`. A reader passes back `next` as `after` and `run` as `run`; a cursor from
 //!   another run of the consumer, or from before the oldest event held, is answered with a `gap` saying so
 //!   (see [`crate::store`]).
-//! - `GET /status` shows the group membership: member id, generation, owned partitions, lag, ...
+//! - `GET /status` shows the group membership (member id, generation, owned partitions, lag, ...) and what
+//!   the data path has to say: events held and unread, fetching paused for readers, the topic gone, resets.
+//!
+//! What `GET /` and `GET /events` return is *handed to a reader*: from then on it counts as processed, and
+//! the member commits it ("committed = processed", see [`crate::store`]). `HEAD` hands nothing out.
 //!
 //! The API only reads: events from the [`Store`] the fetch loops fill, and the latest [`ConsumerStatus`]
 //! the group member publishes on a `watch` channel. So it can start listening before the group join is done
@@ -28,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{self, Response};
 use crate::notices::{Notices, NoticesView};
 use crate::status::ConsumerStatus;
-use crate::store::{EventsPage, Store};
+use crate::store::{EventsPage, Read, Store, StoreView};
 
 /// How many events `GET /events` returns when the request does not say.
 pub const DEFAULT_EVENTS_LIMIT: usize = 500;
@@ -51,6 +55,8 @@ struct StatusResponse {
     member: ConsumerStatus,
     #[serde(flatten)]
     notices: NoticesView,
+    #[serde(flatten)]
+    store: StoreView,
 }
 
 /// The parameters of `GET /events`.
@@ -91,8 +97,8 @@ impl ConsumerApi {
         self.route(request.method(), uri.path(), uri.query())
     }
 
-    /// `HEAD` is answered as `GET` would be (hyper leaves the body out), but never drains: a `HEAD /` must
-    /// not take events away from the next `GET /`.
+    /// `HEAD` is answered as `GET` would be (hyper leaves the body out), but hands nothing out: a `HEAD /`
+    /// must not take events away from the next `GET /`, nor count them as processed.
     fn route(&self, method: &Method, path: &str, query: Option<&str>) -> Response {
         let known = matches!(path, "/" | "/ping" | "/events" | "/status");
         if method == Method::OPTIONS {
@@ -105,22 +111,27 @@ impl ConsumerApi {
                 http::not_found(path)
             };
         }
+        // What a GET returns is handed to the reader (and so committed); a HEAD only looks.
+        let read = if method == Method::HEAD {
+            Read::Look
+        } else {
+            Read::HandOut
+        };
         match path {
-            "/" if method == Method::HEAD => http::json(StatusCode::OK, &self.store.peek()),
-            "/" => http::json(StatusCode::OK, &self.store.drain()),
+            "/" => http::json(StatusCode::OK, &self.store.drain(read)),
             "/ping" => http::text(StatusCode::OK, format!("pong:{}", self.group)),
-            "/events" => self.events(query),
+            "/events" => self.events(query, read),
             "/status" => self.status(),
             _ => http::not_found(path),
         }
     }
 
-    fn events(&self, query: Option<&str>) -> Response {
+    fn events(&self, query: Option<&str>, read: Read) -> Response {
         let query = match parse_events_query(query) {
             Ok(query) => query,
             Err(message) => return http::error(StatusCode::BAD_REQUEST, &message),
         };
-        let page = self.store.after(query.after, query.run.as_deref(), query.limit);
+        let page = self.store.after(query.after, query.run.as_deref(), query.limit, read);
         http::json(
             StatusCode::OK,
             &EventsResponse {
@@ -134,7 +145,8 @@ impl ConsumerApi {
         // Clone the snapshot and let go of the channel at once: holding `borrow()` blocks the publisher.
         let member = self.status.borrow().clone();
         let notices = self.notices.view(&member.topic);
-        http::json(StatusCode::OK, &StatusResponse { member, notices })
+        let store = self.store.view();
+        http::json(StatusCode::OK, &StatusResponse { member, notices, store })
     }
 }
 

@@ -32,8 +32,10 @@ pub async fn connect_with(
 }
 
 /// No retries at all: each request is sent once, and its first error is returned (inside
-/// `Error::RetryFailed` when rskafka would have retried it). The producer uses it, since rskafka retries a
-/// Produce whose connection broke, and a retried Produce is how one event gets written twice.
+/// `Error::RetryFailed` when rskafka would have retried it). Both binaries use it for their data path: a
+/// retried Produce after a broken connection is how one event gets written twice, and a retry looks the
+/// partition's leader up by a Metadata request naming the topic, which lets a broker create a topic that
+/// was deleted. The callers retry by themselves, knowing what is safe.
 pub fn no_retries() -> BackoffConfig {
     BackoffConfig {
         deadline: Some(Duration::ZERO),

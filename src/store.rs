@@ -12,10 +12,23 @@
 //! live in the clients. Because the numbers have no gaps, the buffer finds where a cursor points with a
 //! subtraction instead of a search.
 //!
-//! **Bounded by count and by bytes.** The buffer holds at most `MAX_RETAINED_EVENTS` events and about
-//! `MAX_RETAINED_BYTES` bytes of them (an event's size is its message's size), and one answer carries at
-//! most [`ANSWER_MAX_BYTES`] (and at least one event): the rest comes with the next read. So memory stays
-//! bounded whatever the events weigh: a thousand 1 MB events are not a thousand megabytes.
+//! **Committed = processed.** An event counts as processed once it was *handed to a reader*: drained by
+//! `GET /` or returned by `GET /events` (not by `HEAD`, which only looks). The store knows, per partition,
+//! the oldest event no reader has had yet ([`Store::first_unread`]), and that is what the group member
+//! commits: the offset of that event, the next one to process. A consumer that dies, stops or gives its
+//! partitions back in a rebalance has committed exactly what its readers got; the next owner delivers the
+//! rest again. Committing what was merely *fetched* would lose the events sitting here unread when the
+//! process goes (the lesson of the workshop's "committed offsets": commit what you processed, not what you
+//! received). At a rebalance the store gives up the unread events of the revoked partitions
+//! ([`Store::release`]), since their next owner delivers them.
+//!
+//! **Bounded by count and by bytes, with backpressure.** The buffer holds at most `MAX_RETAINED_EVENTS`
+//! events and about `MAX_RETAINED_BYTES` bytes of them (an event weighs about its message's size). Events a
+//! reader already had make room for new ones; events no reader has had are never dropped: when they alone
+//! fill the buffer, the fetch loops **pause** ([`Store::wait_for_room`]) until readers take some, as a Java
+//! consumer's application stops polling when it cannot keep up. (A fetch may bring one more batch than fits:
+//! the limits are exceeded by at most one fetch.) One answer carries at most [`ANSWER_MAX_BYTES`] (and at
+//! least one event); the rest comes with the next read. So memory stays bounded whatever the events weigh.
 //!
 //! **Cursors that cannot lie.** Every run of the consumer (a process start) has an id, and its sequence
 //! numbers start at a number of its own, taken from the clock ([`Run`]): a cursor from another run can never
@@ -23,12 +36,15 @@
 //! event still held, is told so in the answer (`gap`), with how many events it missed when that is known,
 //! instead of silently skipping them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::Notify;
+
+use buffer::{Inner, Slot, SlotState};
 
 /// The most bytes of events one answer to `GET /` or `GET /events` carries (at least one event, whatever
 /// its size): a reader far behind gets the rest with its next reads instead of one huge answer.
@@ -86,6 +102,25 @@ pub struct Gap {
     pub message: String,
 }
 
+/// Whether a read hands the events out (they count as processed and get committed) or only looks (`HEAD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    HandOut,
+    Look,
+}
+
+/// What the store holds, for `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreView {
+    pub held_events: usize,
+    pub held_bytes: usize,
+    /// Events no reader has had yet (not committed).
+    pub unread_events: usize,
+    pub unread_bytes: usize,
+    /// Set while fetching is paused because unread events fill the store: why.
+    pub paused: Option<String>,
+}
+
 /// One answer to a cursor read: `GET /events?after=N`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventsPage {
@@ -109,23 +144,9 @@ pub struct Store {
     limits: Limits,
     /// A std mutex: every operation is a short, non-blocking update, never held across an `.await`.
     inner: Mutex<Inner>,
-}
-
-/// What the mutex protects. Invariant: `events` holds the sequence numbers `oldest()..next_seq` without gaps.
-struct Inner {
-    events: VecDeque<Slot>,
-    /// The sequence number the next pushed event gets.
-    next_seq: u64,
-    /// The last sequence number `GET /` has handed out.
-    drained: u64,
-    /// The bytes of every event held.
-    bytes: usize,
-}
-
-/// An event and its size.
-struct Slot {
-    stored: StoredEvent,
-    bytes: usize,
+    /// Wakes the paused fetch loops when readers made room (a `Notify`: the loops wait for a condition on
+    /// the data behind the mutex, not for a message).
+    room: Notify,
 }
 
 impl Store {
@@ -137,11 +158,17 @@ impl Store {
             next_seq: run.first_seq,
             drained: run.first_seq - 1,
             bytes: 0,
+            unread: 0,
+            unread_bytes: 0,
+            read_through: run.first_seq,
+            read_prefix_bytes: 0,
+            paused: false,
         };
         Self {
             run,
             limits,
             inner: Mutex::new(inner),
+            room: Notify::new(),
         }
     }
 
@@ -151,45 +178,75 @@ impl Store {
     }
 
     /// Called by the fetch loops for each consumed message; `event` is already a JSON object stamped with
-    /// `consumed`, `bytes` its size (about its message's). Evicts the oldest events beyond the limits.
+    /// `consumed`, `bytes` its size (about its message's). Makes room first by dropping the oldest events a
+    /// reader already had; events no reader has had are never dropped (the fetch loops wait for room
+    /// instead, see [`wait_for_room`](Self::wait_for_room)).
     pub fn push(&self, partition: i32, offset: i64, event: Value, bytes: usize) {
         let mut inner = self.lock();
+        inner.evict(self.limits);
         let seq = inner.next_seq;
         inner.next_seq += 1;
         inner.bytes += bytes;
+        inner.unread += 1;
+        inner.unread_bytes += bytes;
         let stored = StoredEvent {
             seq,
             partition,
             offset,
             event,
         };
-        inner.events.push_back(Slot { stored, bytes });
-        inner.evict(self.limits);
+        let state = SlotState::Unread;
+        inner.events.push_back(Slot { stored, bytes, state });
+        inner.note_pause(self.limits);
+    }
+
+    /// Whether a fetch may bring more events: the events held, after dropping what readers already had,
+    /// are within the limits.
+    pub fn has_room(&self) -> bool {
+        let limits = self.limits;
+        self.lock().has_room(limits)
+    }
+
+    /// How many bytes a fetch may bring before the store is full (at least 1: a fetch always brings at least
+    /// one batch, however large).
+    pub fn room_bytes(&self) -> usize {
+        let inner = self.lock();
+        self.limits.bytes.saturating_sub(inner.bytes).max(1)
+    }
+
+    /// Waits until [`has_room`](Self::has_room): the fetch loops' backpressure.
+    pub async fn wait_for_room(&self) {
+        loop {
+            // Registered before the check, so a reader making room in between still wakes this loop.
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_room() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// `GET /`: the events pushed since the previous drain, oldest first, at most [`ANSWER_MAX_BYTES`] of
-    /// them; the drain cursor moves past them. Events evicted before anyone drained them are not returned.
-    pub fn drain(&self) -> Vec<Value> {
+    /// them; the drain cursor moves past them, and they are handed out (see the module docs). With
+    /// [`Read::Look`] (`HEAD /`) nothing moves.
+    pub fn drain(&self, read: Read) -> Vec<Value> {
         let mut inner = self.lock();
         let cursor = inner.drained.max(inner.oldest() - 1);
         let (events, next, _) = inner.page(cursor, usize::MAX);
-        inner.drained = next;
+        if read == Read::HandOut {
+            inner.drained = next;
+            self.hand_out(&mut inner, &events);
+        }
         events.into_iter().map(|stored| stored.event).collect()
     }
 
-    /// What the next [`drain`](Self::drain) would answer, without draining (`HEAD /`).
-    pub fn peek(&self) -> Vec<Value> {
-        let inner = self.lock();
-        let cursor = inner.drained.max(inner.oldest() - 1);
-        let (events, _, _) = inner.page(cursor, usize::MAX);
-        events.into_iter().map(|stored| stored.event).collect()
-    }
-
-    /// `GET /events?after=N&run=R`: up to `limit` events with `seq > after`, oldest first, without consuming
-    /// them. `after=0` means "from the start"; a cursor from another run (by `run`, or by its number) starts
-    /// over from this run's first event held, and says so.
-    pub fn after(&self, after: u64, run: Option<&str>, limit: usize) -> EventsPage {
-        let inner = self.lock();
+    /// `GET /events?after=N&run=R`: up to `limit` events with `seq > after`, oldest first. They are handed
+    /// out (see the module docs) but stay for other readers. `after=0` means "from the start"; a cursor from
+    /// another run (by `run`, or by its number) starts over from this run's first event held, and says so.
+    pub fn after(&self, after: u64, run: Option<&str>, limit: usize, read: Read) -> EventsPage {
+        let mut inner = self.lock();
         let start = self.run.first_seq - 1;
         let mut gap = None;
         let foreign =
@@ -207,6 +264,9 @@ impl Store {
             });
         }
         let (events, next, more) = inner.page(cursor.max(evicted_through), limit);
+        if read == Read::HandOut {
+            self.hand_out(&mut inner, &events);
+        }
         EventsPage {
             run: self.run.id.clone(),
             events,
@@ -232,6 +292,84 @@ impl Store {
                     String::new()
                 }
             ),
+        }
+    }
+
+    /// Marks `events` as handed to a reader, and wakes the fetch loops when that made room.
+    fn hand_out(&self, inner: &mut Inner, events: &[StoredEvent]) {
+        for event in events {
+            inner.set_state(event.seq, SlotState::Handed);
+        }
+        inner.note_pause(self.limits);
+        if inner.has_room(self.limits) {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// The offset of the oldest event no reader has had, per partition: what the member may commit is
+    /// everything before it.
+    pub fn first_unread(&self) -> BTreeMap<i32, i64> {
+        let mut inner = self.lock();
+        inner.advance();
+        let mut first = BTreeMap::new();
+        let unread = inner
+            .slots_after(inner.read_through - 1)
+            .filter(|slot| slot.state == SlotState::Unread);
+        for slot in unread {
+            first.entry(slot.stored.partition).or_insert(slot.stored.offset);
+        }
+        first
+    }
+
+    /// The partitions are given back (a rebalance or shutdown, after the fetch loops stopped): withdraws every
+    /// event no reader has had, since their next owner delivers them again, and returns
+    /// [`first_unread`](Self::first_unread) as it was, for the final commit. One lock for both, so no reader
+    /// is handed an event between the two.
+    pub fn release(&self) -> BTreeMap<i32, i64> {
+        let mut inner = self.lock();
+        let mut first = BTreeMap::new();
+        let mut withdrawn = 0;
+        for slot in inner.events.iter_mut().filter(|slot| slot.state == SlotState::Unread) {
+            first.entry(slot.stored.partition).or_insert(slot.stored.offset);
+            slot.state = SlotState::Withdrawn;
+            // The event itself is no longer needed: only its place in the sequence stays.
+            slot.stored.event = Value::Null;
+            withdrawn += slot.bytes;
+        }
+        inner.bytes -= withdrawn;
+        inner.unread = 0;
+        inner.unread_bytes = 0;
+        for slot in inner
+            .events
+            .iter_mut()
+            .filter(|slot| slot.state == SlotState::Withdrawn)
+        {
+            slot.bytes = 0;
+        }
+        inner.note_pause(self.limits);
+        self.room.notify_waiters();
+        first
+    }
+
+    /// What the store holds, for `/status`.
+    pub fn view(&self) -> StoreView {
+        let mut inner = self.lock();
+        let paused = (!inner.has_room(self.limits)).then(|| {
+            format!(
+                "fetching is paused: {} events ({}) wait for a reader (GET / or GET /events); it goes on as they \
+                 are read (MAX_RETAINED_EVENTS={}, MAX_RETAINED_BYTES={})",
+                inner.unread,
+                mib(inner.unread_bytes),
+                self.limits.events,
+                self.limits.bytes
+            )
+        });
+        StoreView {
+            held_events: inner.events.len(),
+            held_bytes: inner.bytes,
+            unread_events: inner.unread,
+            unread_bytes: inner.unread_bytes,
+            paused,
         }
     }
 
@@ -263,53 +401,11 @@ impl Store {
     }
 }
 
-impl Inner {
-    /// The sequence number of the oldest retained event (or of the next one, when the buffer is empty).
-    fn oldest(&self) -> u64 {
-        self.next_seq - self.events.len() as u64
-    }
-
-    /// The sequence number of the newest event pushed (the run's first minus one before any).
-    fn last_seq(&self) -> u64 {
-        self.next_seq - 1
-    }
-
-    /// Drops the oldest events while the buffer holds more than `limits` allow (keeping at least one).
-    fn evict(&mut self, limits: Limits) {
-        while self.events.len() > 1 && (self.events.len() > limits.events || self.bytes > limits.bytes) {
-            if let Some(slot) = self.events.pop_front() {
-                self.bytes -= slot.bytes;
-            }
-        }
-    }
-
-    /// Up to `limit` events after `cursor` and at most [`ANSWER_MAX_BYTES`] of them (at least one): the
-    /// events, the cursor past them, and whether more wait.
-    fn page(&self, cursor: u64, limit: usize) -> (Vec<StoredEvent>, u64, bool) {
-        let (mut events, mut bytes, mut next) = (Vec::new(), 0, cursor);
-        let mut rest = self.slots_after(cursor).peekable();
-        while let Some(slot) = rest.peek() {
-            let full = events.len() == limit || (!events.is_empty() && bytes + slot.bytes > ANSWER_MAX_BYTES);
-            if full {
-                break;
-            }
-            bytes += slot.bytes;
-            next = slot.stored.seq;
-            events.push(slot.stored.clone());
-            rest.next();
-        }
-        let more = rest.peek().is_some();
-        (events, next, more)
-    }
-
-    /// The retained events with `seq > cursor`, oldest first. No gaps means the first one is found by
-    /// subtraction: the event with sequence number `s` sits at index `s - oldest()`.
-    fn slots_after(&self, cursor: u64) -> impl Iterator<Item = &Slot> {
-        let skip = (cursor + 1).saturating_sub(self.oldest());
-        let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(self.events.len());
-        self.events.range(skip..)
-    }
+/// Bytes in MiB, for messages.
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+mod buffer;
 #[cfg(test)]
 mod tests;

@@ -219,7 +219,7 @@ function showStatus(c, status) {
   if (status.state !== 'stable') facts.push(status.state.replace('_', ' '));
   $('.generation', c.panel).textContent = facts.join(' · ');
 
-  showNote(c, status.last_error || status.idle_reason || '');
+  showNote(c, consumerNotes(status));
 
   if (status.state !== 'stable' || status.generation == null) return;
   const before = c.assignment;
@@ -235,6 +235,19 @@ function showStatus(c, status) {
     clearTimeout(c.markTimer);
     c.markTimer = setTimeout(() => { mark.hidden = true; }, 20000);
   }
+}
+
+// What the consumer has to say: the topic gone, fetching paused for readers, the last reset, errors.
+function consumerNotes(status) {
+  const reset = (status.resets || []).at(-1);
+  const resetNote = reset
+    ? `Partition ${reset.partition} was reset at ${reset.at.slice(0, 8)} from offset ${reset.from} to ` +
+      `${reset.to} (${reset.reason}): ${reset.skipped} event(s) skipped` +
+      (reset.gone ? `, ${reset.gone} no longer in the log.` : '.')
+    : null;
+  return [status.topic_missing, status.paused, resetNote, status.last_error, status.idle_reason]
+    .filter(Boolean)
+    .join(' ');
 }
 
 function showNote(c, text) {

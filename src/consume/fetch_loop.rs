@@ -1,13 +1,21 @@
 //! The fetch loop of one owned partition: find the leader, long-poll it, hand each message to the store.
 //!
+//! Before each fetch the loop waits while the store is full of events no reader has had (backpressure:
+//! nothing is dropped, see [`crate::store`]), and asks for no more bytes than the store has room for.
+//!
 //! The loop looks for the partition's leader only right after the topic list showed the partition (see
 //! [`crate::notices`]: a Metadata request naming a topic that was deleted would let the broker create it
 //! again). When the broker says it does not know the topic, or the topic watch finds it gone, the loop drops
 //! its leader connection and waits until a list shows the topic again.
+//!
+//! When its position is no longer in the log (the broker answers OFFSET_OUT_OF_RANGE, or, as Tansu does,
+//! keeps answering an empty fetch whose end offset is below the position: the log was truncated or the
+//! topic created again), the loop applies the reset policy, visibly (see [`crate::notices`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::PartitionClient;
@@ -16,7 +24,11 @@ use rskafka::record::RecordAndOffset;
 use super::{listed_partition_client, lock, resolve_reset, FetchContext, Progress, StartError};
 use super::{FETCH_MAX_BYTES, RETRY_PAUSE};
 use crate::event;
-use crate::notices::TOPIC_CHECK;
+use crate::notices::{Reset, TOPIC_CHECK};
+
+/// How long fetches must keep showing an end offset below the position before the position counts as
+/// past the end of the log (a new leader may briefly report a lower end while it catches up).
+const PAST_END_GRACE: Duration = Duration::from_secs(2);
 
 /// What an event weighs in the store beyond its message's bytes: the `consumed` stamp and bookkeeping.
 const EVENT_OVERHEAD: usize = 64;
@@ -30,26 +42,52 @@ pub(super) struct FetchLoop {
 
 impl FetchLoop {
     /// Runs until cancelled (the member stops the loops of a generation before it commits).
+    ///
+    /// A leader connection that failed once is dropped, never used again: rskafka would look the leader up
+    /// again with a Metadata request naming the topic, which lets the broker create a topic that was just
+    /// deleted. A new one is made only right after a topic list showed the partition.
     pub(super) async fn run(self, start: i64) {
         let mut position = start;
         self.report(position, None);
         loop {
             let client = self.partition_client().await;
-            self.fetch_from(&client, &mut position).await;
+            match self.fetch_from(&client, &mut position).await {
+                Ok(()) => tracing::warn!(partition = self.partition, "the topic is gone; waiting for it"),
+                Err(e) => tracing::warn!(partition = self.partition, "fetch failed, connecting again: {e}"),
+            }
+            drop(client);
             tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
 
-    /// Fetches from one leader connection until the topic is gone (or the broker no longer knows it): the
-    /// connection is then given up, and the loop waits for a list that shows the topic.
-    async fn fetch_from(&self, client: &PartitionClient, position: &mut i64) {
+    /// Fetches from one leader connection until it fails (`Err`) or the topic is gone (`Ok`: the watch
+    /// says so, or the broker no longer knows it).
+    async fn fetch_from(&self, client: &PartitionClient, position: &mut i64) -> Result<(), KafkaError> {
+        let mut past_end_since = None;
         loop {
             if self.context.notices.topic_missing() {
-                return;
+                return Ok(());
             }
+            // Backpressure: no fetch while unread events fill the store.
+            self.context.store.wait_for_room().await;
+            let max_bytes = self.context.store.room_bytes().clamp(2, FETCH_MAX_BYTES as usize) as i32;
             let max_wait = self.context.max_wait.as_millis() as i32;
-            match client.fetch_records(*position, 1..FETCH_MAX_BYTES, max_wait).await {
+            let fetched = client.fetch_records(*position, 1..max_bytes, max_wait).await;
+            match fetched {
+                Ok((records, high_watermark)) if records.is_empty() && high_watermark < *position => {
+                    let since = *past_end_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= PAST_END_GRACE {
+                        let reason = format!(
+                            "offset {position} is past the end of the log ({high_watermark}): the log was \
+                             truncated or the topic created again"
+                        );
+                        *position = self.reset(client, *position, false, &reason).await?;
+                        past_end_since = None;
+                    }
+                    self.report(*position, Some(high_watermark));
+                }
                 Ok((records, high_watermark)) => {
+                    past_end_since = None;
                     *position = self.deliver(records, *position);
                     self.report(*position, Some(high_watermark));
                 }
@@ -57,28 +95,15 @@ impl FetchLoop {
                     protocol_error: ProtocolError::OffsetOutOfRange,
                     ..
                 }) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        position,
-                        "offset out of range; applying the reset policy"
-                    );
-                    *position = self.reset_position(client).await;
+                    let reason = format!("offset {position} is out of range (no longer in the log, or past its end)");
+                    *position = self.reset(client, *position, true, &reason).await?;
                     self.report(*position, None);
                 }
                 Err(KafkaError::ServerError {
                     protocol_error: ProtocolError::UnknownTopicOrPartition,
                     ..
-                }) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        "the broker does not know the topic (deleted?)"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(partition = self.partition, "fetch failed, retrying: {e}");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
+                }) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -131,22 +156,24 @@ impl FetchLoop {
         }
     }
 
-    /// The start position when the group has no usable committed offset: the reset policy.
-    async fn reset_position(&self, client: &PartitionClient) -> i64 {
-        loop {
-            match resolve_reset(client, self.context.reset).await {
-                Ok(position) => {
-                    tracing::info!(partition = self.partition, position, policy = ?self.context.reset, "starting position");
-                    return position;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        "cannot resolve the start offset, retrying: {e}"
-                    );
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
+    /// The reset policy's position for a partition whose position `from` is no longer in the log: a visible
+    /// reset (logged, and listed in `/status`). `same_log`: whether `from` can belong to the log as it is.
+    async fn reset(
+        &self,
+        client: &PartitionClient,
+        from: i64,
+        same_log: bool,
+        reason: &str,
+    ) -> Result<i64, KafkaError> {
+        let (to, log_start) = resolve_reset(client, self.context.reset).await?;
+        self.context.notices.reset(Reset {
+            partition: self.partition,
+            from,
+            to,
+            log_start,
+            same_log,
+            reason,
+        });
+        Ok(to)
     }
 }

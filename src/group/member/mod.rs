@@ -18,8 +18,9 @@
 //! *before* it commits and rejoins: it never reads or commits a partition it no longer owns.
 //!
 //! Offsets are committed automatically: every `AUTO_COMMIT_INTERVAL_MS`, when partitions are given back in
-//! a rebalance, and on shutdown. Events read after the last commit may be read again by the next owner
-//! (at-least-once delivery), but none are skipped.
+//! a rebalance, and on shutdown. What is committed is what this member's readers were handed, not what it
+//! fetched ("committed = processed", see [`crate::store`]): events handed out after the last commit may
+//! reach a reader again through the next owner (at-least-once delivery), but none are lost.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,6 +5,9 @@
 //! Three clocks run side by side: the **heartbeat** (every `HEARTBEAT_INTERVAL_MS`; its answer is how a
 //! member learns that the group is rebalancing), the **auto-commit** (every `AUTO_COMMIT_INTERVAL_MS`), and,
 //! for the leader, a check of the subscribed topics' partition counts.
+//!
+//! Every commit takes its offsets from [`Fetchers::committable`]: what readers have had, not what was
+//! fetched ("committed = processed", see [`crate::store`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,8 +50,8 @@ impl Member {
                     }
                 }
                 _ = auto_commit.tick() => {
-                    let progress = fetchers.progress();
-                    let outcome = unless_shutdown(self.commit(gen_id, &progress, &mut committed), shutdown).await;
+                    let offsets = fetchers.committable();
+                    let outcome = unless_shutdown(self.commit(gen_id, offsets, &mut committed), shutdown).await;
                     if let Some(ended) = self.ended_by(outcome) {
                         break ended;
                     }
@@ -72,13 +75,14 @@ impl Member {
             Ended::Rejoin(_) | Ended::Reassign => MemberState::Rebalancing,
         };
         report::revoking(&self.status, state);
-        let last_progress = fetchers.stop().await;
+        let last = fetchers.stop().await;
+        let revoked: Vec<i32> = last.keys().copied().collect();
         let generation_still_valid = !matches!(
             ended,
             Ended::Rejoin(GroupError::RejoinFresh { .. } | GroupError::Rediscover { .. })
         );
         if generation_still_valid {
-            let commit = self.commit(gen_id, &last_progress, committed);
+            let commit = self.commit(gen_id, last, committed);
             match tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, commit).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!("final commit of generation {gen_id} failed: {e}"),
@@ -88,7 +92,7 @@ impl Member {
                 }
             }
         }
-        tracing::info!(partitions = ?last_progress.keys().collect::<Vec<_>>(), "partitions revoked");
+        tracing::info!(partitions = ?revoked, "partitions revoked");
     }
 
     /// The leader's check: a subscribed topic gained (or lost) partitions, so rejoin to have the group
@@ -126,17 +130,16 @@ impl Member {
             .await
     }
 
-    /// Commits every position that moved since the last commit.
+    /// Commits every offset in `offsets` (from [`Fetchers::committable`]) that moved since the last commit.
     async fn commit(
         &mut self,
         generation: i32,
-        progress: &BTreeMap<i32, Progress>,
+        offsets: BTreeMap<i32, i64>,
         committed: &mut BTreeMap<i32, i64>,
     ) -> Result<(), GroupError> {
-        let moved: BTreeMap<i32, i64> = progress
-            .iter()
-            .filter(|(p, progress)| committed.get(p) != Some(&progress.position))
-            .map(|(&p, progress)| (p, progress.position))
+        let moved: BTreeMap<i32, i64> = offsets
+            .into_iter()
+            .filter(|(p, offset)| committed.get(p) != Some(offset))
             .collect();
         if moved.is_empty() {
             return Ok(());
