@@ -23,8 +23,9 @@ use crate::consumer_api::{self, ConsumerApi};
 use crate::group::member::{GroupSettings, Member};
 use crate::http;
 use crate::kafka;
+use crate::notices::{self, Notices};
 use crate::status::{ConsumerStatus, MemberState};
-use crate::store::Store;
+use crate::store::{Limits, Run, Store};
 
 /// How long HTTP keeps answering after the member failed, before the process exits.
 pub const FAILED_GRACE: Duration = Duration::from_secs(2);
@@ -32,7 +33,11 @@ pub const FAILED_GRACE: Duration = Duration::from_secs(2);
 /// Runs the consumer until `shutdown` is cancelled, or until the member fails (`Err` with its reason).
 pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
     tracing::info!("Starting consumer on topic {}, in group {}", config.topic, config.group);
-    let store = Arc::new(Store::new(config.max_retained_events));
+    let limits = Limits {
+        events: config.max_retained_events,
+        bytes: config.max_retained_bytes,
+    };
+    let store = Arc::new(Store::new(limits, Run::start()));
     let initial = ConsumerStatus {
         topic: config.topic.clone(),
         group: config.group.clone(),
@@ -42,10 +47,12 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
 
     let listener = http::bind((config.host, config.port).into()).await?;
     tracing::info!("consumer listening on http://{}", listener.local_addr()?);
+    let notices = Arc::new(Notices::default());
     let api = Arc::new(ConsumerApi::new(
         config.group.clone(),
         Arc::clone(&store),
         status_reader,
+        Arc::clone(&notices),
     ));
     let stop_http = CancellationToken::new();
     let server = tokio::spawn(consumer_api::serve(listener, api, stop_http.clone()));
@@ -56,6 +63,9 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
     };
     let mut outcome = Ok(());
     if let Some(client) = client {
+        // A task of its own: the topic list is read on its own clock, whatever the member is doing.
+        let watch = notices::watch_topic(Arc::clone(&client), config.topic.clone(), Arc::clone(&notices));
+        let watch = tokio::spawn(watch);
         let fetch = FetchContext {
             client,
             topic: config.topic.clone(),
@@ -63,6 +73,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             reset: config.offset_reset,
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
+            notices,
         };
         if let Err(reason) = Member::new(group_settings(&config), fetch, status)
             .run(shutdown.clone())
@@ -74,6 +85,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             }
             outcome = Err(std::io::Error::other(reason));
         }
+        watch.abort();
     }
     stop_http.cancel();
     let _ = server.await;
@@ -95,7 +107,10 @@ fn group_settings(config: &ConsumerConfig) -> GroupSettings {
 /// Connects rskafka to the cluster, retrying (and saying so in `/status`) while no broker answers.
 async fn connect_until_ready(config: &ConsumerConfig, status: &watch::Sender<ConsumerStatus>) -> Arc<Client> {
     loop {
-        match kafka::connect(&config.bootstrap_servers).await {
+        // No retries inside rskafka: after a failed request it would look the partition's leader up by a
+        // Metadata request naming the topic, which lets a broker create a deleted topic again; the data
+        // path retries by itself, listing the topics first (see `crate::notices`).
+        match kafka::connect_with(&config.bootstrap_servers, kafka::no_retries()).await {
             Ok(client) => return Arc::new(client),
             Err(e) => {
                 let message = format!("cannot reach Kafka at {}: {e}", config.bootstrap_servers.join(","));

@@ -6,9 +6,12 @@
 //! refresh, and, for the leader, a check of the subscribed topics' partition counts. The **heartbeat** has
 //! its own task (see [`crate::group::heartbeat`]); this loop only listens for its verdict.
 //!
+//! Every commit takes its offsets from [`Fetchers::committable`]: what readers have had, not what was
+//! fetched ("committed = processed", see [`crate::store`]).
+//!
 //! A commit that fails for a passing reason (the coordinator moved, did not answer in time) is simply tried
-//! again at the next interval with the positions reached by then: nothing is lost, as positions only grow,
-//! and the generation goes on. Only the coordinator's verdict ends it.
+//! again at the next interval with the offsets readers have had by then: nothing is lost, as those only
+//! grow, and the generation goes on. Only the coordinator's verdict ends it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -140,12 +143,11 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             Ended::Over(error @ GroupError::Rediscover { .. }) => (error.member_state(), Some(error.to_string())),
             Ended::Over(_) | Ended::Reassign => (MemberState::Rebalancing, None),
         };
-        self.publish(|s| {
-            s.state = state;
-            if error.is_some() {
-                s.last_error = error;
-            }
-        });
+        // Unless it stops, the member owns nothing from here on: `/status` stops listing the partitions.
+        report::revoking(&self.status, state);
+        if error.is_some() {
+            self.publish(|s| s.last_error = error);
+        }
         let last = fetchers.stop().await;
         if may_commit_after(ended) {
             // Shutdown must be quick; a rebalance may take longer (the coordinator waits for us).
