@@ -168,7 +168,12 @@ impl FetchLoop {
 
     /// An empty fetch whose end offset is below `position`: once that lasted [`PAST_END_GRACE`], the log was
     /// truncated or the topic created again, and the reset policy applies. Returns the position to go on from.
-    async fn past_end(&mut self, client: &PartitionClient, position: i64, high_watermark: i64) -> Result<i64, KafkaError> {
+    async fn past_end(
+        &mut self,
+        client: &PartitionClient,
+        position: i64,
+        high_watermark: i64,
+    ) -> Result<i64, KafkaError> {
         let since = *self.past_end_since.get_or_insert_with(Instant::now);
         let mut next = position;
         if since.elapsed() >= PAST_END_GRACE {
@@ -253,7 +258,9 @@ impl FetchLoop {
                 self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(partition = self.partition, offset, "message is not a JSON object");
             }
-            self.context.store.push_record(self.partition, offset, meta, event, size);
+            self.context
+                .store
+                .push_record(self.partition, offset, meta, event, size);
         }
         next
     }
@@ -291,7 +298,13 @@ impl FetchLoop {
 
     /// The reset policy's position for a partition whose position `from` is no longer in the log: a visible
     /// reset (logged, and listed in `/status`). `same_log`: whether `from` can belong to the log as it is.
-    async fn reset(&self, client: &PartitionClient, from: i64, same_log: bool, reason: &str) -> Result<i64, KafkaError> {
+    async fn reset(
+        &self,
+        client: &PartitionClient,
+        from: i64,
+        same_log: bool,
+        reason: &str,
+    ) -> Result<i64, KafkaError> {
         let (to, log_start) = resolve_reset(client, self.context.reset).await?;
         self.context.notices.reset(Reset {
             partition: self.partition,
@@ -306,7 +319,12 @@ impl FetchLoop {
 }
 
 /// One fetch of at most `max_bytes` at `position`, sorted into what the fetch loop acts on.
-pub(super) async fn fetch_records(client: &PartitionClient, position: i64, max_bytes: i32, max_wait_ms: i32) -> Fetched {
+pub(super) async fn fetch_records(
+    client: &PartitionClient,
+    position: i64,
+    max_bytes: i32,
+    max_wait_ms: i32,
+) -> Fetched {
     // rskafka takes the byte limits as a range: at least 1 byte (or wait up to max_wait), below the end.
     match client.fetch_records(position, 1..max_bytes + 1, max_wait_ms).await {
         Ok((records, high_watermark)) => Fetched::Records {

@@ -22,7 +22,7 @@
 //! fetch loops), which [`FetchContext`] implements with rskafka; the member's unit tests script it.
 //!
 //! The data path never lets a broker create the topic: a partition's leader is looked up only right after
-//! the list of all topics showed the partition (see [`crate::notices`] for why; [`start`] does it).
+//! the list of all topics showed the partition (see [`crate::notices`] for why; `start.rs` does it).
 //!
 //! Other clients write what kafka-lab's producer never does: compressed batches, and transactions whose
 //! commit or abort markers (control records) sit in the log between the events. [`batches`] says what

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
 use crate::consume::{lock, DataPath, Fetchers, Progress};
-use crate::store::{Limits, Read, Run, Store};
 use crate::group::client::{Identity, Joined, JoinedMember, Membership};
 use crate::group::error::GroupError;
 use crate::group::link::{Coordinator, Timeouts};
 use crate::group::protocol::{encode_assignment, Assignment};
+use crate::store::{Limits, Read, Run, Store};
 
 /// The topic of every test: two partitions.
 pub const TOPIC: &str = "topic";
@@ -338,7 +338,8 @@ impl FakeData {
     pub fn fetch(&self, partition: i32, events: i64) {
         if let Some(progress) = lock(&self.progress).get_mut(&partition) {
             for offset in progress.position..progress.position + events {
-                self.store.push(partition, offset, serde_json::json!({ "offset": offset }), 10);
+                self.store
+                    .push(partition, offset, serde_json::json!({ "offset": offset }), 10);
             }
             progress.position += events;
         }

@@ -302,10 +302,17 @@ async fn commits_take_only_what_readers_have_had_and_the_revoke_gives_back_the_r
             stable_in(&status, 1).await;
             data.read(0, 3);
             data.fetch(0, 4);
-            until("a commit of what readers had", || script.committed().get(&0) == Some(&3)).await;
+            until("a commit of what readers had", || {
+                script.committed().get(&0) == Some(&3)
+            })
+            .await;
             let commits = count(&script, Api::OffsetCommit);
             until("more auto-commit intervals", || count(&script, Api::Heartbeat) >= 6).await;
-            assert_eq!(count(&script, Api::OffsetCommit), commits, "nothing new was read: no commit");
+            assert_eq!(
+                count(&script, Api::OffsetCommit),
+                commits,
+                "nothing new was read: no commit"
+            );
         })
         .await;
     assert_eq!(outcome.result, Ok(()));
@@ -314,6 +321,10 @@ async fn commits_take_only_what_readers_have_had_and_the_revoke_gives_back_the_r
         .iter()
         .filter_map(|c| c.offsets.get(&0).copied())
         .max();
-    assert_eq!(highest, Some(3), "fetched but unread events are never committed, not even at shutdown");
+    assert_eq!(
+        highest,
+        Some(3),
+        "fetched but unread events are never committed, not even at shutdown"
+    );
     assert_eq!(script.committed(), offsets(&[(0, 3), (1, 0)]));
 }
