@@ -42,6 +42,11 @@ const EVENT_OVERHEAD: usize = 64;
 const UNREADABLE_PAUSE: Duration = Duration::from_secs(5);
 /// Pause while an open transaction holds the partition, before asking again whether it ended.
 const OPEN_TRANSACTION_PAUSE: Duration = Duration::from_millis(100);
+/// How long an offset must keep answering no record, though the partition goes on and nothing holds it,
+/// before the loop steps over it as empty (a batch emptied by compaction). A broker may announce a new end
+/// offset a moment before the batch can be read (Tansu under load does): stepping over at once skipped
+/// acknowledged events.
+const EMPTY_OFFSET_GRACE: Duration = Duration::from_secs(2);
 
 /// The fetch loop of one partition.
 pub(super) struct FetchLoop {
@@ -55,6 +60,8 @@ pub(super) struct FetchLoop {
     batch_by_batch: bool,
     /// Since when fetches have shown an end offset below the position.
     past_end_since: Option<Instant>,
+    /// The offset that answered no record, and since when (see [`EMPTY_OFFSET_GRACE`]).
+    empty_since: Option<(i64, Instant)>,
 }
 
 impl FetchLoop {
@@ -66,6 +73,7 @@ impl FetchLoop {
             stalled_at: None,
             batch_by_batch: false,
             past_end_since: None,
+            empty_since: None,
         }
     }
 
@@ -191,8 +199,9 @@ impl FetchLoop {
     /// The fetch read no record at or after `position`, though the partition goes on. Either an open
     /// transaction holds it there (rskafka reads up to the last stable offset), or the offset holds no
     /// record (a batch emptied by compaction). The last stable offset tells which; ListOffsets "latest" is
-    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1).
-    async fn past_no_records(&self, client: &PartitionClient, position: i64) -> i64 {
+    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1). An offset is
+    /// stepped over only once it stayed empty for [`EMPTY_OFFSET_GRACE`].
+    async fn past_no_records(&mut self, client: &PartitionClient, position: i64) -> i64 {
         let last_stable = match client.get_offset(OffsetAt::Latest).await {
             Ok(offset) => offset,
             Err(e) => {
@@ -208,6 +217,15 @@ impl FetchLoop {
         // Read after the last stable offset, so a transaction that ended meanwhile is read now.
         match fetch_records(client, position, ONE_BATCH, 1).await {
             Fetched::Records { records, .. } if records.is_empty() => {
+                let since = match self.empty_since {
+                    Some((at, since)) if at == position => since,
+                    _ => self.empty_since.insert((position, Instant::now())).1,
+                };
+                if since.elapsed() < EMPTY_OFFSET_GRACE {
+                    tokio::time::sleep(OPEN_TRANSACTION_PAUSE).await;
+                    return position;
+                }
+                self.empty_since = None;
                 tracing::debug!(
                     partition = self.partition,
                     offset = position,
