@@ -25,8 +25,9 @@ use crate::group::consumer::Member as ConsumerProtocolMember;
 use crate::group::member::{GroupSettings, Member};
 use crate::http;
 use crate::kafka;
+use crate::notices::{self, Notices};
 use crate::status::{ConsumerStatus, MemberState};
-use crate::store::Store;
+use crate::store::{Limits, Run, Store};
 
 /// How long HTTP keeps answering after the member failed, before the process exits.
 pub const FAILED_GRACE: Duration = Duration::from_secs(2);
@@ -39,7 +40,11 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
     for ignored in &config.group_protocol.ignored {
         tracing::warn!("{ignored}");
     }
-    let store = Arc::new(Store::new(config.max_retained_events));
+    let limits = Limits {
+        events: config.max_retained_events,
+        bytes: config.max_retained_bytes,
+    };
+    let store = Arc::new(Store::new(limits, Run::start()));
     let initial = ConsumerStatus {
         topic: config.topic.clone(),
         group: config.group.clone(),
@@ -50,10 +55,12 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
 
     let listener = http::bind((config.host, config.port).into()).await?;
     tracing::info!("consumer listening on http://{}", listener.local_addr()?);
+    let notices = Arc::new(Notices::default());
     let api = Arc::new(ConsumerApi::new(
         config.group.clone(),
         Arc::clone(&store),
         status_reader,
+        Arc::clone(&notices),
     ));
     let stop_http = CancellationToken::new();
     let server = tokio::spawn(consumer_api::serve(listener, api, stop_http.clone()));
@@ -64,6 +71,9 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
     };
     let mut outcome = Ok(());
     if let Some(client) = client {
+        // A task of its own: the topic list is read on its own clock, whatever the member is doing.
+        let watch = notices::watch_topic(Arc::clone(&client), config.topic.clone(), Arc::clone(&notices));
+        let watch = tokio::spawn(watch);
         let fetch = FetchContext {
             client,
             topic: config.topic.clone(),
@@ -71,6 +81,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             reset: config.offset_reset,
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
+            notices,
         };
         if let Err(reason) = run_member(&config, fetch, status, shutdown.clone()).await {
             tokio::select! {
@@ -79,6 +90,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             }
             outcome = Err(std::io::Error::other(reason));
         }
+        watch.abort();
     }
     stop_http.cancel();
     let _ = server.await;
@@ -119,7 +131,10 @@ fn group_settings(config: &ConsumerConfig) -> GroupSettings {
 /// Connects rskafka to the cluster, retrying (and saying so in `/status`) while no broker answers.
 async fn connect_until_ready(config: &ConsumerConfig, status: &watch::Sender<ConsumerStatus>) -> Arc<Client> {
     loop {
-        match kafka::connect(&config.bootstrap_servers).await {
+        // No retries inside rskafka: after a failed request it would look the partition's leader up by a
+        // Metadata request naming the topic, which lets a broker create a deleted topic again; the data
+        // path retries by itself, listing the topics first (see `crate::notices`).
+        match kafka::connect_with(&config.bootstrap_servers, kafka::no_retries()).await {
             Ok(client) => return Arc::new(client),
             Err(e) => {
                 let message = format!("cannot reach Kafka at {}: {e}", config.bootstrap_servers.join(","));

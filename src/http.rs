@@ -5,21 +5,28 @@
 //! carries `Access-Control-Allow-Origin: *` and preflight `OPTIONS` requests are answered. Errors are JSON
 //! objects `{"error": "..."}` so that scripts and the page can show the reason. hyper 1.x is used directly:
 //! one connection task per client, and on shutdown the listener closes while requests in flight finish.
+//!
+//! A server on a laptop still meets clients that misbehave, so every limit a client could stretch is bounded:
+//! a request head must arrive within 30 s, a body within 10 s ([`BODY_READ_TIMEOUT`]) and within a size,
+//! and at most [`MAX_CONNECTIONS`] connections are served at once (the rest wait to be accepted). `HEAD` is
+//! answered wherever `GET` is, without a body and without side effects.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS};
+use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ALLOW, CONNECTION};
 use hyper::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Every handler answers with a complete body.
@@ -30,6 +37,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// A connection that sends no complete request head for this long is closed, so idle or stuck clients
 /// do not pile up.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request body may take to arrive in full, from the end of its head. A body trickled in slowly
+/// would otherwise hold a connection (and a producer's request slot) for as long as the client likes.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many connections are served at once; further ones wait, unaccepted, in the kernel's queue
+/// until one closes (mini-redis caps its connections the same way). 256 is far more than the lab needs (a
+/// browser opens at most 6 connections per host, `make bench` 8) and far below the usual limit of 1024 open
+/// files, so accepting never fails for want of a file descriptor and the Kafka connections always have room.
+pub const MAX_CONNECTIONS: usize = 256;
 /// How long to wait after a failed accept before accepting again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -71,7 +86,7 @@ pub fn preflight() -> Response {
     let headers = response.headers_mut();
     headers.insert(
         ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
+        HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
     );
     headers.insert(
         ACCESS_CONTROL_ALLOW_HEADERS,
@@ -81,12 +96,20 @@ pub fn preflight() -> Response {
     response
 }
 
-/// 405 for a known path asked with a method it does not serve.
-pub fn method_not_allowed(allowed: &str) -> Response {
-    error(
+/// 405 for a known path asked with a method it does not serve; `allowed` is the `Allow` header's list,
+/// e.g. `"GET, HEAD"`.
+pub fn method_not_allowed(allowed: &'static str) -> Response {
+    let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!("method not allowed here; use {allowed}"),
-    )
+    );
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allowed));
+    response
+}
+
+/// Whether a request only reads: `GET`, or `HEAD` (the same answer without its body).
+pub fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
 }
 
 /// 404 for an unknown path.
@@ -101,8 +124,23 @@ const READ_AT_MOST: u64 = 16 * 1024 * 1024;
 
 /// Reads a request body of at most `limit` bytes; a larger one is answered 413 and not kept. A declared
 /// `Content-Length` over `READ_AT_MOST` (16 MiB) is refused before any of it is read (a client that sent
-/// `Expect: 100-continue`, as curl does for large bodies, then never sends it).
+/// `Expect: 100-continue`, as curl does for large bodies, then never sends it). A body that has not arrived
+/// in full within [`BODY_READ_TIMEOUT`] is answered 408, and the connection is closed.
 pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response> {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(request, limit)).await {
+        Ok(result) => result,
+        Err(_) => {
+            let message = format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}");
+            let mut response = error(StatusCode::REQUEST_TIMEOUT, &message);
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
+        }
+    }
+}
+
+async fn read_limited(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -156,7 +194,14 @@ where
     F: Future<Output = Response> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
+    // A semaphore, as in mini-redis: one permit per connection, taken before accepting and given back when
+    // the connection's task ends, so the cap holds without any bookkeeping of our own.
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.expect("the connection semaphore is never closed"),
+            () = shutdown.cancelled() => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -183,6 +228,7 @@ where
             if let Err(e) = connection.await {
                 tracing::debug!("connection ended: {e}");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -16,11 +16,31 @@ pub const RETRY_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Connects to the cluster through the first reachable bootstrap broker.
 pub async fn connect(bootstrap_servers: &[String]) -> Result<Client, rskafka::client::error::Error> {
+    connect_with(bootstrap_servers, bounded_backoff()).await
+}
+
+/// [`connect`] with the given retry policy for every request the client makes.
+pub async fn connect_with(
+    bootstrap_servers: &[String],
+    backoff: BackoffConfig,
+) -> Result<Client, rskafka::client::error::Error> {
     ClientBuilder::new(bootstrap_servers.to_vec())
         .client_id("kafka-lab")
-        .backoff_config(bounded_backoff())
+        .backoff_config(backoff)
         .build()
         .await
+}
+
+/// No retries at all: each request is sent once, and its first error is returned (inside
+/// `Error::RetryFailed` when rskafka would have retried it). Both binaries use it for their data path: a
+/// retried Produce after a broken connection is how one event gets written twice, and a retry looks the
+/// partition's leader up by a Metadata request naming the topic, which lets a broker create a topic that
+/// was deleted. The callers retry by themselves, knowing what is safe.
+pub fn no_retries() -> BackoffConfig {
+    BackoffConfig {
+        deadline: Some(Duration::ZERO),
+        ..bounded_backoff()
+    }
 }
 
 /// Backoff between retries: quick at first, never longer than a second, and bounded in total.

@@ -21,8 +21,9 @@
 //! - [`cluster`]: the cluster as the lab page shows it (brokers, partitions, every group, rebalance history).
 //! - [`group`]: consumer groups on the classic group protocol — the part to read to see how Kafka shares
 //!   a topic between consumers.
-//! - [`consume`]: one fetch loop per owned partition; [`store`]: the recent events; [`status`]: the
-//!   snapshot `/status` serves; [`consumer_api`], [`consumer`]: the consumer service.
+//! - [`consume`]: one fetch loop per owned partition; [`store`]: the recent events; [`notices`]: what the
+//!   data path reports (a topic gone); [`status`]: the snapshot `/status` serves; [`consumer_api`],
+//!   [`consumer`]: the consumer service.
 //! - [`cli`]: what both binaries do around their service (help, config errors, signals).
 //!
 //! The binaries in `bin/` only call into this library.
@@ -37,6 +38,7 @@ pub mod event;
 pub mod group;
 pub mod http;
 pub mod kafka;
+pub mod notices;
 pub mod partitioner;
 pub mod produce;
 pub mod producer_api;

@@ -2,18 +2,25 @@
 //!
 //! - `POST /` takes a JSON object, stamps it `produced`, writes it to the topic named by its `topic` field
 //!   (or the configured default) and answers 200 once Kafka acknowledged it, naming topic, partition and
-//!   offset. An optional string `key` field becomes the message key (and so picks the partition).
-//! - `GET /ping` answers `pong`; the page shows "Producer: Offline" when it fails.
+//!   offset. An optional string `key` field becomes the message key (and so picks the partition). When no
+//!   acknowledgement comes, 503 says nothing was written and 504 that it may have been (see [`crate::produce`]).
+//! - `GET /ping` answers `pong` while the producer runs, whether Kafka answers or not (the workshop's
+//!   contract); the page shows "Producer: Offline" when it fails.
+//! - `GET /status` says whether Kafka answers (`reachable`, `unreachable` with the reason, `unknown` before the
+//!   first connection), so the page can show "Producer: Online, Kafka unreachable".
 //! - `GET /cluster?topic=NAME` answers the cluster as Kafka sees it, with the rebalance history
 //!   ([`crate::cluster`]).
 //! - `GET /` serves the lab page, compiled into the binary.
+//! - `HEAD` is answered wherever `GET` is.
 //!
-//! Input is checked completely before anything is sent: a rejected request never produces an event.
+//! Input is checked completely before anything is sent: a rejected request never produces an event. On
+//! Ctrl+C / SIGTERM every request already accepted gets an answer before the process exits.
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +28,7 @@ use crate::cluster::{self, ClusterWatch};
 use crate::config::ProducerConfig;
 use crate::event;
 use crate::http::{self, Response};
-use crate::produce::{Producer, SendError};
+use crate::produce::{KafkaStatus, Producer, SendError};
 use crate::static_files;
 
 /// The largest event body accepted.
@@ -30,8 +37,20 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The producer service: configuration plus the long-lived Kafka producer.
 pub struct ProducerApi {
     default_topic: String,
-    producer: Producer,
+    request_timeout_ms: u64,
+    producer: Arc<Producer>,
     cluster: Arc<ClusterWatch>,
+    /// Cancelled on Ctrl+C / SIGTERM: requests in flight are then answered at once, or after a short grace.
+    stopping: CancellationToken,
+}
+
+/// The body of `GET /status`.
+#[derive(Serialize)]
+struct ProducerStatus<'a> {
+    default_topic: &'a str,
+    request_timeout_ms: u64,
+    #[serde(flatten)]
+    kafka: KafkaStatus,
 }
 
 /// An event that passed validation, ready to send.
@@ -42,11 +61,16 @@ struct Outgoing {
 }
 
 impl ProducerApi {
-    pub fn new(config: &ProducerConfig) -> Self {
+    /// The service; its producer starts connecting at once (in the background).
+    pub fn new(config: &ProducerConfig, stopping: CancellationToken) -> Self {
+        let producer = Producer::new(config.bootstrap_servers.clone(), config.request_timeout);
+        producer.start();
         Self {
             default_topic: config.topic.clone(),
-            producer: Producer::new(config.bootstrap_servers.clone()),
+            request_timeout_ms: config.request_timeout.as_millis() as u64,
+            producer,
             cluster: Arc::new(ClusterWatch::new(config.bootstrap_servers.clone())),
+            stopping,
         }
     }
 
@@ -56,19 +80,26 @@ impl ProducerApi {
         match (request.method(), path.as_str()) {
             (&Method::OPTIONS, _) => http::preflight(),
             (&Method::POST, "/") => self.produce(request).await,
-            (&Method::GET, "/ping") => http::text(StatusCode::OK, "pong"),
-            (&Method::GET, "/cluster") => {
+            (method, "/ping") if http::is_read(method) => http::text(StatusCode::OK, "pong"),
+            (method, "/status") if http::is_read(method) => self.status(),
+            (method, "/cluster") if http::is_read(method) => {
                 cluster::serve(&self.cluster, request.uri().query(), &self.default_topic).await
             }
-            (&Method::GET, _) => static_files::serve(&path).unwrap_or_else(|| http::not_found(&path)),
-            (_, "/") => http::method_not_allowed("GET or POST"),
-            (_, "/ping" | "/cluster") => http::method_not_allowed("GET"),
+            (method, _) if http::is_read(method) => {
+                static_files::serve(&path).unwrap_or_else(|| http::not_found(&path))
+            }
+            (_, "/") => http::method_not_allowed("GET, HEAD, POST"),
+            (_, "/ping" | "/status" | "/cluster") => http::method_not_allowed("GET, HEAD"),
             _ => http::not_found(&path),
         }
     }
 
     async fn produce(&self, request: Request<Incoming>) -> Response {
-        let body = match http::read_body(request, MAX_BODY_BYTES).await {
+        let read = tokio::select! {
+            read = http::read_body(request, MAX_BODY_BYTES) => read,
+            () = self.stopping.cancelled() => Err(answer(&SendError::NotSent("the producer is stopping".into()))),
+        };
+        let body = match read {
             Ok(body) => body,
             Err(response) => return response,
         };
@@ -76,15 +107,20 @@ impl ProducerApi {
             Ok(outgoing) => outgoing,
             Err(message) => return http::error(StatusCode::BAD_REQUEST, &message),
         };
-        match self
-            .producer
-            .send(&outgoing.topic, outgoing.key.as_deref(), outgoing.value)
-            .await
-        {
+        let (topic, key) = (&outgoing.topic, outgoing.key.as_deref());
+        match self.producer.send(topic, key, &outgoing.value, &self.stopping).await {
             Ok(delivery) => http::json(StatusCode::OK, &delivery),
-            Err(e @ SendError::UnknownTopic(_)) => http::error(StatusCode::NOT_FOUND, &e.to_string()),
-            Err(e @ SendError::Unavailable(_)) => http::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+            Err(error) => answer(&error),
         }
+    }
+
+    fn status(&self) -> Response {
+        let status = ProducerStatus {
+            default_topic: &self.default_topic,
+            request_timeout_ms: self.request_timeout_ms,
+            kafka: self.producer.kafka_status(),
+        };
+        http::json(StatusCode::OK, &status)
     }
 
     /// Validates the body and turns it into the message to send: the object plus `produced`.
@@ -107,6 +143,18 @@ impl ProducerApi {
             Some(other) => Err(format!("\"topic\" must be a non-empty string, not {}", kind_of(other))),
         }
     }
+}
+
+/// The HTTP answer to an event that was not acknowledged: 404 for a topic that does not exist, 503 when
+/// nothing was written, 504 when it may have been, 413 when the broker found it too large.
+fn answer(error: &SendError) -> Response {
+    let status = match error {
+        SendError::UnknownTopic(_) | SendError::DeletedTopic(_) => StatusCode::NOT_FOUND,
+        SendError::NotSent(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SendError::Unconfirmed(_) => StatusCode::GATEWAY_TIMEOUT,
+        SendError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+    };
+    http::error(status, &error.to_string())
 }
 
 fn key_of(event: &Map<String, Value>) -> Result<Option<String>, String> {
@@ -139,7 +187,7 @@ pub async fn run(config: ProducerConfig, shutdown: CancellationToken) -> std::io
         config.topic,
         config.bootstrap_servers.join(",")
     );
-    let api = Arc::new(ProducerApi::new(&config));
+    let api = Arc::new(ProducerApi::new(&config, shutdown.clone()));
     http::serve(listener, move |request| Arc::clone(&api).handle(request), shutdown).await;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //
 // Every second the page asks the producer and each consumer how they are:
 //   producer  GET /ping            "pong" means online; the Send Event button is disabled otherwise
+//             GET /status          whether the producer reaches Kafka ("Online, Kafka unreachable" if not)
 //   consumer  GET /ping            "pong:<group>": online, and the name of its consumer group
 //             GET /status          which partitions it owns, in which generation of the group
 //             GET /events?after=N  the events it consumed after number N (nothing is removed, so two open
@@ -30,17 +31,32 @@ async function pollProducer() {
   if (producerBusy) return;
   producerBusy = true;
   let online = false;
+  let kafka = null;
   try {
     const response = await get(`${producerUrl}/ping`);
     online = response.ok && (await response.text()) === 'pong';
+    if (online) kafka = await producerKafka();
   } catch {
     online = false;
   }
   producerBusy = false;
+  // The producer process answers /ping even while Kafka does not; its /status says which.
+  const unreachable = kafka?.kafka === 'unreachable';
   const status = $('#producer-status');
-  status.textContent = online ? 'Online' : 'Offline';
-  status.className = `status ${online ? 'online' : 'offline'}`;
+  status.textContent = !online ? 'Offline' : unreachable ? 'Online, Kafka unreachable' : 'Online';
+  status.className = `status ${!online ? 'offline' : unreachable ? 'degraded' : 'online'}`;
+  status.title = unreachable ? `Events are not sent: ${kafka.last_error}` : '';
   $('#send').disabled = !online;
+}
+
+// The producer's view of Kafka ({ kafka, last_error }), or null (an older producer has no /status).
+async function producerKafka() {
+  try {
+    const response = await get(`${producerUrl}/status`);
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
 }
 
 async function sendEvent() {
@@ -54,13 +70,14 @@ async function sendEvent() {
       signal: AbortSignal.timeout(10 * TIMEOUT_MS),
     });
     const answer = await response.json().catch(() => ({}));
+    // 503: not sent, nothing was written. 504: sent, but it may or may not be in Kafka. The error says which.
     if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
     sentCount += 1;
     $('#sent-count').textContent = `Events sent: ${sentCount}`;
     last.replaceChildren(`id ${event.id} → `, partitionChip(answer.partition), ` offset ${answer.offset}`);
     last.className = 'muted';
   } catch (error) {
-    last.textContent = `id ${event.id} was not sent: ${error.message}`;
+    last.textContent = `id ${event.id}: ${error.message}`;
     last.className = 'error';
   }
 }

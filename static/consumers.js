@@ -22,10 +22,10 @@ function createConsumer(url) {
     online: null, // unknown until the first answer
     group: null,
     after: 0, // the last event number seen, for /events?after=
+    run: null, // the consumer's run those numbers belong to, for /events?run=
     legacy: false, // an old consumer without /events: read (and drain) GET / instead
     noStatus: false, // an old consumer without /status
     seen: new Set(), // group/partition/offset of every event shown, so nothing is shown twice
-    memberId: null,
     assignment: null, // { round, partitions } when last stable (round: the generation or the member epoch)
     received: 0,
     dropped: 0,
@@ -95,7 +95,7 @@ async function pollConsumer(c) {
       return;
     }
     if (c.removed) return;
-    if (c.online !== true || group !== c.group) c.after = 0; // a restarted consumer numbers from 1 again
+    if (group !== c.group) c.after = 0; // another consumer answers here now: read it from the start
     showOnline(c, true);
     showGroup(c, group);
     const [status, batch] = await Promise.all([fetchStatus(c), fetchEvents(c)]);
@@ -122,25 +122,48 @@ function showOlderConsumer(c) {
   showNote(c, c.legacy ? 'An older consumer: this tab reads its events with GET /, which hands each event to one tab only.' : '');
 }
 
-// The next events, as [{ partition, offset, event }], oldest first.
+// The next events, as [{ partition, offset, event }], oldest first: a few pages when the consumer has more.
 async function fetchEvents(c) {
   if (!c.legacy) {
-    const response = await get(`${c.url}/events?after=${c.after}&limit=200`);
-    if (response.status === 404) {
-      c.legacy = true;
-    } else {
-      const body = await response.json();
-      if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-      // (A consumer that restarted numbers its events from 1 again, and answers an `after` beyond its newest
-      // event from its first one, so `next` may go down.)
-      c.after = body.next;
-      c.dropped += body.dropped || 0;
-      return body.events;
+    const events = [];
+    for (let page = 0; page < 5; page += 1) {
+      const body = await fetchPage(c);
+      if (!body) break;
+      events.push(...body.events);
+      if (!body.more) return events;
     }
+    if (!c.legacy) return events;
   }
   const response = await get(`${c.url}/`); // the original, draining read: only one tab sees each event
   const events = await response.json();
   return events.map((event) => ({ event }));
+}
+
+// One page of /events after this panel's cursor, or null from an older consumer without it.
+async function fetchPage(c) {
+  const run = c.run ? `&run=${encodeURIComponent(c.run)}` : '';
+  const response = await get(`${c.url}/events?after=${c.after}${run}&limit=1000`);
+  if (response.status === 404) {
+    c.legacy = true;
+    return null;
+  }
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  showGap(c, body.gap);
+  c.after = body.next;
+  c.run = body.run ?? null;
+  return body;
+}
+
+// A cursor the consumer could not follow exactly: it restarted (another run), or dropped events first.
+function showGap(c, gap) {
+  if (!gap) return;
+  if (gap.reason === 'other_run') {
+    // Events are shown once per partition and offset, so reading the new run from its start repeats none.
+    if (c.run !== null) addMarker(c, 'The consumer restarted: reading it again from its first event held', true);
+  } else {
+    c.dropped += gap.missed || 0;
+  }
 }
 
 function showOnline(c, online) {
@@ -203,12 +226,8 @@ function showStatus(c, status) {
   if (status.target) facts.push(`target ${listOf(status.target)}`);
   $('.generation', c.panel).textContent = facts.join(' · ');
 
-  showNote(c, status.last_error || status.idle_reason || '');
+  showNote(c, consumerNotes(status));
 
-  if (status.member_id !== c.memberId) {
-    if (c.memberId !== null) c.after = 0; // a new consumer process (or a new membership): re-read, de-duplicated
-    c.memberId = status.member_id;
-  }
   if (status.state !== 'stable' || round == null) return;
   const before = c.assignment;
   c.assignment = { round, partitions: owned };
@@ -232,6 +251,19 @@ function movedText(before, after, consumerProtocol) {
   const kept = before.filter((p) => after.includes(p));
   if (!consumerProtocol || !kept.length) return text;
   return `${text} (${listOf(kept.map((p) => `P${p}`))} kept fetching throughout)`;
+}
+
+// What the consumer has to say: the topic gone, fetching paused for readers, the last reset, errors.
+function consumerNotes(status) {
+  const reset = (status.resets || []).at(-1);
+  const resetNote = reset
+    ? `Partition ${reset.partition} was reset at ${reset.at.slice(0, 8)} from offset ${reset.from} to ` +
+      `${reset.to} (${reset.reason}): ${reset.skipped} event(s) skipped` +
+      (reset.gone ? `, ${reset.gone} no longer in the log.` : '.')
+    : null;
+  return [status.topic_missing, status.paused, resetNote, status.last_error, status.idle_reason]
+    .filter(Boolean)
+    .join(' ');
 }
 
 function showNote(c, text) {

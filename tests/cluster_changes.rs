@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use support::group::{ids, post_ids, status, wait_for_assignment, wait_for_ids};
+use support::http;
 use support::lab::Lab;
 use support::{eventually, Cluster, Flavor, Service};
 
@@ -65,6 +66,8 @@ async fn a_broker_that_stops_answering_is_reported_and_does_not_hold_up_shutdown
         unreachable_stop_time < Duration::from_secs(2),
         "shutdown while unreachable took {unreachable_stop_time:?}"
     );
+    // The member still owns its partitions while the coordinator is unreachable (it fetches on in the same
+    // generation, as Java does), so `/status` lists them: they are not stale.
 
     lab.cluster.resume_brokers();
     wait_for_assignment(&[&waiting], &[2], Duration::from_secs(60)).await;
@@ -112,4 +115,81 @@ async fn a_topic_created_after_the_group_formed_is_shared_out(flavor: Flavor) {
     })
     .await;
     assert!(!ids(&first).await.is_empty() && !ids(&second).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_topic_deleted_while_clients_run_is_reported_and_not_created_again_on_kafka() {
+    a_topic_deleted_while_clients_run_is_reported_and_not_created_again(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn a_topic_deleted_while_clients_run_is_reported_and_not_created_again_on_tansu() {
+    a_topic_deleted_while_clients_run_is_reported_and_not_created_again(Flavor::Tansu).await;
+}
+
+/// The topic is deleted under a running producer and consumer. Tansu lets any Metadata request that names a
+/// missing topic create it (with 4 partitions), so this shows that none of our requests does.
+async fn a_topic_deleted_while_clients_run_is_reported_and_not_created_again(flavor: Flavor) {
+    let lab = Lab::start(flavor).await;
+    let consumer = lab.consumer(&lab.group("first-group")).await;
+    wait_for_assignment(&[&consumer], &[2], SETTLE).await;
+    post_ids(&lab.producer, 1..=4).await;
+    wait_for_ids(&consumer, &(1..=4).collect(), "events before the deletion").await;
+
+    lab.cluster.delete_topic(&lab.topic).await;
+    let reply = eventually(SETTLE, "the producer to answer 404", || async {
+        let reply = http::post_json(lab.producer.port, "/", r#"{"id": 5}"#).await.ok()?;
+        (reply.status != 200).then_some(reply)
+    })
+    .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert!(reply.body.contains("no longer exists"), "{}", reply.body);
+    let seen = eventually(SETTLE, "the consumer's /status to say the topic is gone", || async {
+        let seen = status(&consumer).await;
+        seen["topic_missing"]
+            .as_str()?
+            .contains("no longer exists")
+            .then_some(seen)
+    })
+    .await;
+    println!("{flavor:?}: /status after the deletion: {seen}");
+    // Time for every client to try what could create it: fetch loops, the topic watch, the leader's check of
+    // the partition counts and the rebalance that follows, the producer's next requests.
+    for id in 6..=10 {
+        let reply = http::post_json(lab.producer.port, "/", &format!(r#"{{"id": {id}}}"#))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let topics = lab.cluster.topic_names().await;
+    assert!(
+        !topics.contains(&lab.topic),
+        "{} was created again: {topics:?}",
+        lab.topic
+    );
+    assert!(consumer.logs().contains("no longer exists"), "{}", consumer.logs());
+
+    // Created again, by hand: both go on by themselves.
+    lab.cluster.create_topic(&lab.topic, 2).await;
+    wait_for_assignment(&[&consumer], &[2], SETTLE).await;
+    let mut id = 100;
+    eventually(
+        Duration::from_secs(60),
+        "the consumer to read the topic created again",
+        || {
+            id += 1;
+            let (producer, consumer) = (&lab.producer, &consumer);
+            async move {
+                http::post_json(producer.port, "/", &format!(r#"{{"id": {id}}}"#))
+                    .await
+                    .ok()?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                ids(consumer).await.iter().any(|&got| got > 100).then_some(())
+            }
+        },
+    )
+    .await;
+    assert!(status(&consumer).await["topic_missing"].is_null());
 }

@@ -175,6 +175,89 @@ async fn a_declared_body_of_100_gib_is_refused_before_it_is_read() {
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
 }
 
+/// HTTP-only: a body trickled at one byte a second is cut off after the body read timeout (10 s) with a 408,
+/// and nothing is produced.
+#[tokio::test]
+async fn a_body_trickled_byte_by_byte_is_cut_off_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Lab {
+        cluster,
+        topic,
+        producer,
+    } = Lab::start(Flavor::Tansu).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", producer.port))
+        .await
+        .unwrap();
+    let head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let trickle = async {
+        let mut raw = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buffer) => match read {
+                    Ok(0) | Err(_) => return raw,
+                    Ok(n) => raw.extend_from_slice(&buffer[..n]),
+                },
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    // One more byte of the body, as a very slow client would send it.
+                    let _ = stream.write_all(b" ").await;
+                }
+            }
+        }
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(40), trickle)
+        .await
+        .expect("the trickled body was never cut off");
+    let answer = String::from_utf8_lossy(&raw);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    assert_eq!(
+        cluster.end_offset(&topic, 0).await + cluster.end_offset(&topic, 1).await,
+        0
+    );
+}
+
+/// HTTP-only: connections beyond the cap wait, unanswered, until one of the open ones closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let Lab { producer, .. } = Lab::start(Flavor::Tansu).await;
+    let mut idle = Vec::new();
+    for _ in 0..kafka_lab::http::MAX_CONNECTIONS {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", producer.port))
+                .await
+                .unwrap(),
+        );
+    }
+    // Every slot is held by an idle connection: a new request is not accepted yet.
+    let waiting = tokio::spawn(http::get(producer.port, "/ping"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!waiting.is_finished(), "a connection beyond the cap was served");
+    idle.pop();
+    let reply = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting connection was not served once a slot was free")
+        .unwrap()
+        .unwrap();
+    assert_eq!((reply.status, reply.body.as_str()), (200, "pong"));
+}
+
+/// HTTP-only: `HEAD` is answered wherever `GET` is, with the headers and no body.
+#[tokio::test]
+async fn head_is_answered_wherever_get_is() {
+    let Lab { producer, .. } = Lab::start(Flavor::Tansu).await;
+    for path in ["/ping", "/", "/app.js"] {
+        let get = http::get(producer.port, path).await.unwrap();
+        let head = http::request(producer.port, "HEAD", path, &[], b"").await.unwrap();
+        assert_eq!((head.status, head.body.as_str()), (200, ""), "HEAD {path}");
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
+        assert_eq!(head.header("content-length"), Some(get.body.len().to_string().as_str()));
+    }
+    let put = http::request(producer.port, "PUT", "/ping", &[], b"").await.unwrap();
+    assert_eq!((put.status, put.header("allow")), (405, Some("GET, HEAD")));
+}
+
 #[tokio::test]
 async fn bad_input_is_rejected_and_nothing_is_produced_on_kafka() {
     bad_input_is_rejected_and_nothing_is_produced(Flavor::Kafka).await;
@@ -255,6 +338,7 @@ async fn missing_or_malformed_env_var_exits_2_naming_it() {
         "KAFKA_TOPIC",
         "PORT",
         "HOST",
+        "REQUEST_TIMEOUT_MS",
         "RUST_LOG",
         "5000",
         "first-topic",
@@ -301,14 +385,31 @@ async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
     assert_eq!(post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap().status, 200);
 
     cluster.stop_brokers();
+    // An idle producer checks its connection before sending on it: a broker that died meanwhile is found
+    // before anything goes out, so the answer can say "not sent".
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let reply = post_json(producer.port, "/", r#"{"id": 2}"#).await.unwrap();
     assert_eq!(reply.status, 503, "{}", reply.body);
+    let error = reply.json()["error"].as_str().unwrap().to_string();
     assert!(
-        reply.json()["error"].as_str().unwrap().contains("Kafka is unavailable"),
-        "{}",
-        reply.body
+        error.contains("nothing was written") && error.contains("Kafka is unreachable"),
+        "{error}"
     );
-    assert_eq!(http::get(producer.port, "/ping").await.unwrap().status, 200);
+    // From now on the producer knows: it answers at once, without trying.
+    let asked = std::time::Instant::now();
+    let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.unwrap();
+    println!(
+        "{flavor:?}: 503 while Kafka is known unreachable after {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body.contains("tries again every"), "{}", reply.body);
+    // The process is up (the workshop's contract), Kafka is not: /status says which.
+    let ping = http::get(producer.port, "/ping").await.unwrap();
+    assert_eq!((ping.status, ping.body.as_str()), (200, "pong"));
+    let status = http::get(producer.port, "/status").await.unwrap().json();
+    assert_eq!(status["kafka"], "unreachable", "{status}");
+    assert!(status["last_error"].is_string(), "{status}");
 
     cluster.start_brokers().await;
     if flavor == Flavor::Tansu {
@@ -316,13 +417,20 @@ async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
         cluster.create_topic(&topic, 2).await;
     }
     let reply = support::eventually(Duration::from_secs(60), "a 200 after the broker came back", || async {
-        let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.ok()?;
+        let reply = post_json(producer.port, "/", r#"{"id": 4}"#).await.ok()?;
         (reply.status == 200).then_some(reply)
     })
     .await;
     let partition = reply.json()["partition"].as_i64().unwrap() as i32;
     let records = cluster.read_all(&topic, partition).await;
-    assert!(records.iter().any(|(_, _, event)| event["id"] == 3));
+    assert!(records.iter().any(|(_, _, event)| event["id"] == 4));
+    let ids: Vec<i64> = records.iter().filter_map(|(_, _, e)| e["id"].as_i64()).collect();
+    assert!(
+        !ids.contains(&2) && !ids.contains(&3),
+        "events answered 503 were written: {ids:?}"
+    );
+    let status = http::get(producer.port, "/status").await.unwrap().json();
+    assert_eq!(status["kafka"], "reachable", "{status}");
 }
 
 /// Signals: needs a broker address but does not depend on which broker it is.

@@ -27,9 +27,12 @@ async fn written_by_java(cluster: &Cluster, base: &str, write: impl FnOnce(&str,
     Service::consumer(&cluster.bootstrap(), &group, &env).await
 }
 
-/// The one partition's entry in `/status` once its lag is 0, and the events held then.
+/// The one partition's entry in `/status` once its lag is 0 and everything is committed, and the events
+/// held then. Committed = processed: offsets are committed once a reader had the events, so this reader
+/// takes them (`/events`) while it waits.
 async fn caught_up(consumer: &Service) -> (Value, Vec<Value>) {
     let partition = eventually(SETTLE, "the partition read to its end (lag 0)", || async {
+        events(consumer).await;
         let seen = status(consumer).await;
         let partition = seen["partitions"].as_array()?.first()?.clone();
         (partition["lag"] == 0 && partition["committed"] == partition["high_watermark"]).then_some(partition)

@@ -66,6 +66,12 @@ pub const PRODUCER_VARS: &[EnvVar] = &[
         help: "HTTP port of the producer and the lab page.",
     },
     HOST,
+    EnvVar {
+        name: "REQUEST_TIMEOUT_MS",
+        default: Some("5000"),
+        expects: "milliseconds, 100 to 120000",
+        help: "How long one POST / may take, connecting included; then 503 (not sent) or 504 (sent, not acknowledged).",
+    },
     RUST_LOG,
 ];
 
@@ -149,6 +155,12 @@ pub const CONSUMER_VARS: &[EnvVar] = &[
         expects: "a count, 1 or more",
         help: "Consumed events kept for GET / and GET /events; older ones are dropped.",
     },
+    EnvVar {
+        name: "MAX_RETAINED_BYTES",
+        default: Some("67108864 (64 MiB)"),
+        expects: "bytes, 65536 to 17179869184 (16 GiB)",
+        help: "The most bytes of events kept (an event weighs about its message's size).",
+    },
     RUST_LOG,
 ];
 
@@ -157,6 +169,10 @@ pub const CONSUMER_VARS: &[EnvVar] = &[
 /// rebalance sooner (it only learns of one from a heartbeat's answer), which is what the lab shows.
 /// The Java client's defaults give 15 (3 s of 45 s).
 const HEARTBEATS_PER_SESSION: u64 = 10;
+
+/// `MAX_RETAINED_BYTES` by default: 64 MiB, a small share of a laptop's memory, yet 64 of the largest
+/// events the producer takes (1 MiB) and hundreds of thousands of the page's small ones.
+const DEFAULT_RETAINED_BYTES: u64 = 64 << 20;
 
 /// A configuration problem, already phrased for the user: one line naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +186,7 @@ pub struct ProducerConfig {
     pub topic: String,
     pub host: IpAddr,
     pub port: u16,
+    pub request_timeout: Duration,
 }
 
 /// Where a consumer group with no committed offset starts: Kafka's `auto.offset.reset`.
@@ -199,6 +216,7 @@ pub struct ConsumerConfig {
     pub auto_commit_interval: Duration,
     pub fetch_max_wait: Duration,
     pub max_retained_events: usize,
+    pub max_retained_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +225,7 @@ struct RawProducer {
     kafka_topic: Option<String>,
     host: Option<String>,
     port: Option<String>,
+    request_timeout_ms: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +245,7 @@ struct RawConsumer {
     auto_commit_interval_ms: Option<String>,
     fetch_max_wait_ms: Option<String>,
     max_retained_events: Option<String>,
+    max_retained_bytes: Option<String>,
 }
 
 impl ProducerConfig {
@@ -242,6 +262,7 @@ impl ProducerConfig {
             topic: parse_name("KAFKA_TOPIC", raw.kafka_topic, "first-topic")?,
             host: parse_host(raw.host)?,
             port: parse_number("PORT", raw.port, 5000, 0..=u16::MAX as u64)? as u16,
+            request_timeout: millis("REQUEST_TIMEOUT_MS", raw.request_timeout_ms, 5000, 100..=120_000)?,
         })
     }
 }
@@ -294,6 +315,12 @@ impl ConsumerConfig {
             fetch_max_wait: millis("FETCH_MAX_WAIT_MS", raw.fetch_max_wait_ms, 20, 1..=10_000)?,
             max_retained_events: parse_number("MAX_RETAINED_EVENTS", raw.max_retained_events, 10_000, 1..=10_000_000)?
                 as usize,
+            max_retained_bytes: parse_number(
+                "MAX_RETAINED_BYTES",
+                raw.max_retained_bytes,
+                DEFAULT_RETAINED_BYTES,
+                65_536..=16 << 30,
+            )? as usize,
         })
     }
 }

@@ -28,6 +28,11 @@ fn producer_defaults() {
     assert_eq!(config.topic, "first-topic");
     assert_eq!(config.port, 5000);
     assert_eq!(config.host.to_string(), "127.0.0.1");
+    assert_eq!(config.request_timeout, Duration::from_millis(5000));
+    let error = ProducerConfig::from_vars(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "h:1"), ("REQUEST_TIMEOUT_MS", "5")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("REQUEST_TIMEOUT_MS"), "{error}");
 }
 
 #[test]
@@ -52,6 +57,8 @@ fn malformed_values_are_named() {
         ("MAX_POLL_INTERVAL_MS", "999"),
         ("GROUP_INSTANCE_ID", ""),
         ("GROUP_INSTANCE_ID", "a b"),
+        ("MAX_RETAINED_BYTES", "64MiB"),
+        ("MAX_RETAINED_BYTES", "100"),
     ] {
         let mut pairs = base.to_vec();
         pairs.push((var, value));
@@ -70,6 +77,7 @@ fn heartbeat_defaults_to_a_tenth_of_the_session() {
     .unwrap();
     assert_eq!(config.heartbeat_interval, Duration::from_millis(600));
     assert_eq!(config.offset_reset, OffsetReset::Latest);
+    assert_eq!(config.max_retained_bytes, 64 * 1024 * 1024);
 }
 
 #[test]

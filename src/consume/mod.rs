@@ -2,14 +2,18 @@
 //!
 //! Within a consumer group each partition has exactly one owner per generation. For every partition it
 //! owns, the member starts a fetch loop that long-polls the partition's leader (rskafka `fetch_records`),
-//! turns each message into an event stamped `consumed`, and records its **position**: the offset of the
-//! next message to read. The member commits those positions to the group (auto-commit), so a later owner
-//! of the partition — this process after a restart, or another member after a rebalance — continues
-//! from there.
+//! turns each message into an event stamped `consumed`, hands it to the [`Store`] and records its
+//! **position**: the offset of the next message to fetch. What the member commits is not the position but
+//! what readers have had ([`Fetchers::committable`], "committed = processed", see [`crate::store`]), so a
+//! later owner of the partition (this process after a restart, or another member after a rebalance)
+//! continues from the first event no reader got. When the store is full of events no reader has had, the
+//! fetch loops pause until readers take some (backpressure) rather than drop them.
 //!
 //! Where a partition has no committed offset yet, the **reset policy** decides the start: `earliest` (the
 //! oldest message kept) or `latest` (only messages produced from now on). "Latest" is read from the high
-//! watermark that every fetch response carries, which is right on every broker.
+//! watermark that every fetch response carries, which is right on every broker. Applied to a partition
+//! that had an offset (it vanished from the coordinator, or the log no longer holds it), the reset is
+//! logged and shown in `/status` (see [`crate::notices`]).
 //!
 //! When the group rebalances, [`Fetchers::stop`] cancels every loop and waits until all are gone, so a
 //! partition that was taken away is never fetched again by this member. Under the consumer protocol only
@@ -17,6 +21,9 @@
 //!
 //! The group member sees all of this through the [`DataPath`] trait (partition counts, where to start, the
 //! fetch loops), which [`FetchContext`] implements with rskafka; the member's unit tests script it.
+//!
+//! The data path never lets a broker create the topic: a partition's leader is looked up only right after
+//! the list of all topics showed the partition (see [`crate::notices`] for why; `start.rs` does it).
 //!
 //! Other clients write what kafka-lab's producer never does: compressed batches, and transactions whose
 //! commit or abort markers (control records) sit in the log between the events. [`batches`] says what
@@ -30,22 +37,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rskafka::client::error::Error as KafkaError;
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
-use rskafka::record::RecordAndOffset;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::OffsetReset;
-use crate::event;
 use crate::group::error::GroupError;
 use crate::kafka;
-use crate::store::{RecordMeta, Store};
+use crate::notices::Notices;
+use crate::store::Store;
 
 pub mod batches;
+mod fetch_loop;
+mod start;
 
-use batches::{Codec, Fetched, NoRecords};
+use fetch_loop::FetchLoop;
+pub use start::{starting_offsets, StartError};
 
 /// The most bytes one fetch may return.
 const FETCH_MAX_BYTES: i32 = 1024 * 1024;
@@ -53,16 +60,11 @@ const FETCH_MAX_BYTES: i32 = 1024 * 1024;
 const ONE_BATCH: i32 = 1;
 /// Pause after a failed fetch before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Pause before trying again a batch this build cannot decompress (it stays unreadable until the position
-/// changes, e.g. retention deletes it), so the loop neither spins nor floods the log.
-const UNREADABLE_PAUSE: Duration = Duration::from_secs(5);
-/// Pause while an open transaction holds the partition, before asking again whether it ended.
-const OPEN_TRANSACTION_PAUSE: Duration = Duration::from_millis(100);
 
 /// How far a fetch loop has read one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
-    /// The offset of the next message to read: what gets committed.
+    /// The offset of the next message to fetch (what gets committed once readers had everything before it).
     pub position: i64,
     /// The partition's end offset as of the last fetch.
     pub high_watermark: Option<i64>,
@@ -81,6 +83,8 @@ pub struct FetchContext {
     pub store: Arc<Store>,
     /// Messages that were not JSON objects, over the life of the process.
     pub invalid_events: Arc<AtomicU64>,
+    /// What the data path tells `/status`: the topic gone missing, resets.
+    pub notices: Arc<Notices>,
 }
 
 /// What a group member needs of the data path: the topic, partition counts (the leader assigns from them),
@@ -136,7 +140,7 @@ impl DataPath for FetchContext {
     }
 }
 
-/// The fetch loops of one generation (classic protocol) or of one membership (consumer protocol).
+/// The fetch loops of one generation (classic) or of one member's current assignment (consumer protocol).
 ///
 /// The classic member starts them all at once and stops them all at once ([`Fetchers::stop`]). The consumer
 /// protocol's member gives up and takes on single partitions while the others go on being fetched
@@ -147,6 +151,8 @@ pub struct Fetchers {
     progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
     /// What new loops need; `None` for a test's scripted fetchers, whose progress the test moves.
     context: Option<FetchContext>,
+    store: Arc<Store>,
+    notices: Arc<Notices>,
 }
 
 /// One running fetch loop: cancelled through its token, awaited through its handle.
@@ -162,18 +168,22 @@ impl Fetchers {
             loops: BTreeMap::new(),
             progress: Arc::new(Mutex::new(BTreeMap::new())),
             context: Some(context.clone()),
+            store: Arc::clone(&context.store),
+            notices: Arc::clone(&context.notices),
         };
         fetchers.add(starts);
         fetchers
     }
 
-    /// Fetchers whose progress someone else moves: a test's scripted data path.
+    /// Fetchers whose progress and store someone else fills: a test's scripted data path.
     #[cfg(test)]
-    pub fn scripted(progress: Arc<Mutex<BTreeMap<i32, Progress>>>) -> Self {
+    pub fn scripted(progress: Arc<Mutex<BTreeMap<i32, Progress>>>, store: Arc<Store>) -> Self {
         Self {
             loops: BTreeMap::new(),
             progress,
             context: None,
+            store,
+            notices: Arc::new(Notices::default()),
         }
     }
 
@@ -192,13 +202,7 @@ impl Fetchers {
                 lock(&self.progress).insert(partition, progress);
                 continue;
             };
-            let fetch = FetchLoop {
-                context: context.clone(),
-                partition,
-                progress: Arc::clone(&self.progress),
-                stalled_at: None,
-                batch_by_batch: false,
-            };
+            let fetch = FetchLoop::new(context.clone(), partition, Arc::clone(&self.progress));
             let cancel = CancellationToken::new();
             let stopped = cancel.clone();
             let handle = tokio::spawn(async move {
@@ -230,17 +234,15 @@ impl Fetchers {
     }
 
     /// The offset this member may commit for each partition: the **one** place every commit (auto-commit,
-    /// revoke, shutdown) takes its offsets from. Today everything fetched has been put in the store, so it
-    /// is the fetch position; committing only what readers were handed would change this function alone.
+    /// revoke, shutdown) takes its offsets from. **Committed = processed**: it is the offset of the oldest
+    /// event no reader has had yet, or the fetch position when readers had everything fetched.
     pub fn committable(&self) -> BTreeMap<i32, i64> {
-        lock(&self.progress)
-            .iter()
-            .map(|(&p, progress)| (p, progress.position))
-            .collect()
+        self.committable_with(self.store.first_unread())
     }
 
     /// Stops fetching `partitions` and waits until their loops are gone, leaving the others running;
-    /// returns what may be committed for the stopped ones.
+    /// returns what may be committed for the stopped ones. (Their unread events stay in the store for
+    /// readers; they are not committed, so the next owner delivers them again: at-least-once.)
     pub async fn remove(&mut self, partitions: &[i32]) -> BTreeMap<i32, i64> {
         let stopping: Vec<FetchTask> = partitions.iter().filter_map(|p| self.loops.remove(p)).collect();
         for task in &stopping {
@@ -255,7 +257,8 @@ impl Fetchers {
         committable
     }
 
-    /// Stops every fetch loop and waits until they are gone; returns what may be committed at the end.
+    /// Stops every fetch loop and waits until they are gone, then gives the partitions back to the store
+    /// (their unread events go: the next owner delivers them); returns what may be committed at the end.
     pub async fn stop(mut self) -> BTreeMap<i32, i64> {
         let loops = std::mem::take(&mut self.loops);
         for task in loops.values() {
@@ -264,7 +267,20 @@ impl Fetchers {
         for task in loops.into_values() {
             let _ = task.handle.await;
         }
-        self.committable()
+        let unread = self.store.release();
+        self.committable_with(unread)
+    }
+
+    fn committable_with(&self, first_unread: BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+        let offsets: BTreeMap<i32, i64> = lock(&self.progress)
+            .iter()
+            .map(|(&p, progress)| {
+                let unread = first_unread.get(&p).copied();
+                (p, unread.map_or(progress.position, |o| o.min(progress.position)))
+            })
+            .collect();
+        self.notices.offsets_known(offsets.clone());
+        offsets
     }
 }
 
@@ -274,274 +290,6 @@ impl Drop for Fetchers {
         for task in self.loops.values() {
             task.cancel.cancel();
         }
-    }
-}
-
-/// The fetch loop of one partition.
-struct FetchLoop {
-    context: FetchContext,
-    partition: i32,
-    progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
-    /// The offset of an unreadable batch already reported, so that retries are not logged again.
-    stalled_at: Option<i64>,
-    /// Fetch one batch at a time: from an unreadable batch (most often a transaction marker) until caught up,
-    /// so that a log dense with markers is not fetched a megabyte at a time only to fail at the next marker.
-    batch_by_batch: bool,
-}
-
-impl FetchLoop {
-    async fn run(mut self, start: i64) {
-        let client = self.partition_client().await;
-        let mut position = start;
-        self.report(position, None, None);
-        loop {
-            position = self.step(&client, position).await;
-        }
-    }
-
-    /// One round: fetch at `position`, hand over what was read, report, and return the next position.
-    async fn step(&mut self, client: &PartitionClient, position: i64) -> i64 {
-        match self.fetch(client, position).await {
-            Fetched::Records {
-                records,
-                high_watermark,
-            } => {
-                self.stalled_at = None;
-                let mut next = self.deliver(records, position);
-                if next == position && high_watermark > position {
-                    next = self.past_no_records(client, position).await;
-                }
-                if next >= high_watermark {
-                    self.batch_by_batch = false;
-                }
-                self.report(next, Some(high_watermark), None);
-                next
-            }
-            Fetched::ControlBatch => {
-                // A control batch holds one record, the marker, at `position` (the fetched batch holds it).
-                tracing::debug!(
-                    partition = self.partition,
-                    offset = position,
-                    "stepping over a transaction marker"
-                );
-                self.report(position + 1, None, None);
-                position + 1
-            }
-            Fetched::Compressed(codec) => {
-                self.stall(client, position, &codec).await;
-                position
-            }
-            Fetched::OutOfRange => {
-                tracing::warn!(
-                    partition = self.partition,
-                    position,
-                    "offset out of range; applying the reset policy"
-                );
-                let position = self.reset_position(client).await;
-                self.report(position, None, None);
-                position
-            }
-            Fetched::Failed(e) => {
-                tracing::warn!(partition = self.partition, "fetch failed, retrying: {e}");
-                self.report(position, None, Some(format!("fetch failed: {e}")));
-                tokio::time::sleep(RETRY_PAUSE).await;
-                position
-            }
-        }
-    }
-
-    /// Fetches up to [`FETCH_MAX_BYTES`] at `position`. When a batch in the answer cannot be read, fetches
-    /// the batch at `position` alone: the batches before the unreadable one are still delivered, and the
-    /// answer says what sits at `position`. From then on, until caught up, one batch at a time.
-    async fn fetch(&mut self, client: &PartitionClient, position: i64) -> Fetched {
-        let max_wait = self.context.max_wait.as_millis() as i32;
-        if !self.batch_by_batch {
-            let fetched = fetch_records(client, position, FETCH_MAX_BYTES, max_wait).await;
-            if !fetched.hit_unreadable_batch() {
-                return fetched;
-            }
-            self.batch_by_batch = true;
-        }
-        fetch_records(client, position, ONE_BATCH, max_wait).await
-    }
-
-    /// The fetch read no record at or after `position`, though the partition goes on. Either an open
-    /// transaction holds it there (rskafka reads up to the last stable offset), or the offset holds no
-    /// record (a batch emptied by compaction). The last stable offset tells which; ListOffsets "latest" is
-    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1).
-    async fn past_no_records(&self, client: &PartitionClient, position: i64) -> i64 {
-        let last_stable = match client.get_offset(OffsetAt::Latest).await {
-            Ok(offset) => offset,
-            Err(e) => {
-                tracing::warn!(partition = self.partition, "cannot read the last stable offset: {e}");
-                tokio::time::sleep(RETRY_PAUSE).await;
-                return position;
-            }
-        };
-        if batches::no_records(position, last_stable) == NoRecords::OpenTransaction {
-            tokio::time::sleep(OPEN_TRANSACTION_PAUSE).await;
-            return position;
-        }
-        // Read after the last stable offset, so a transaction that ended meanwhile is read now.
-        match fetch_records(client, position, ONE_BATCH, 1).await {
-            Fetched::Records { records, .. } if records.is_empty() => {
-                tracing::debug!(
-                    partition = self.partition,
-                    offset = position,
-                    "stepping over an offset without a record"
-                );
-                position + 1
-            }
-            Fetched::Records { records, .. } => self.deliver(records, position),
-            Fetched::ControlBatch => position + 1,
-            // The next round meets the problem again and reports it.
-            _ => position,
-        }
-    }
-
-    /// The batch at `position` is compressed with a codec this build cannot decompress: say so (in the
-    /// log once, in `/status` until it is read) and wait before trying again. Skipping it would lose its
-    /// records without a trace; the other partitions go on meanwhile.
-    async fn stall(&mut self, client: &PartitionClient, position: i64, codec: &Codec) {
-        let problem = format!(
-            "topic {}, partition {}, offset {position}: the record batch there is compressed with {codec}, \
-             which this build cannot decompress (the default build reads gzip and snappy; build with \
-             `--features compression-c` for lz4 and zstd); retrying every {} s",
-            self.context.topic,
-            self.partition,
-            UNREADABLE_PAUSE.as_secs()
-        );
-        if self.stalled_at != Some(position) {
-            tracing::error!("{problem}");
-            self.stalled_at = Some(position);
-        }
-        // The failed fetch's high watermark is lost; the end offset from ListOffsets shows the lag instead.
-        let end = client.get_offset(OffsetAt::Latest).await.ok();
-        self.report(position, end, Some(problem));
-        tokio::time::sleep(UNREADABLE_PAUSE).await;
-    }
-
-    /// Hands fetched messages to the store; returns the new position.
-    fn deliver(&self, records: Vec<RecordAndOffset>, position: i64) -> i64 {
-        let next = batches::position_after(&records, position);
-        for RecordAndOffset { record, offset } in records.into_iter().filter(|r| r.offset >= position) {
-            let (event, is_json_object) = event::consumed(record.value.as_deref());
-            if !is_json_object {
-                self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(partition = self.partition, offset, "message is not a JSON object");
-            }
-            let meta = RecordMeta::of(record.key.as_deref(), &record.headers);
-            self.context.store.push_record(self.partition, offset, meta, event);
-        }
-        next
-    }
-
-    /// Publishes this partition's progress; a `None` high watermark keeps the last one known.
-    fn report(&self, position: i64, high_watermark: Option<i64>, error: Option<String>) {
-        let mut progress = lock(&self.progress);
-        let entry = progress.entry(self.partition).or_insert(Progress {
-            position,
-            high_watermark,
-            error: None,
-        });
-        entry.position = position;
-        entry.high_watermark = high_watermark.or(entry.high_watermark);
-        entry.error = error;
-    }
-
-    /// A client for this partition's leader, retrying until one can be made (or the loop is cancelled).
-    async fn partition_client(&self) -> PartitionClient {
-        loop {
-            let topic = self.context.topic.clone();
-            match self
-                .context
-                .client
-                .partition_client(topic, self.partition, UnknownTopicHandling::Retry)
-                .await
-            {
-                Ok(client) => return client,
-                Err(e) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        "cannot reach the partition leader, retrying: {e}"
-                    );
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
-    }
-
-    /// The start position when the group has no usable committed offset: the reset policy.
-    async fn reset_position(&self, client: &PartitionClient) -> i64 {
-        loop {
-            match resolve_reset(client, self.context.reset).await {
-                Ok(position) => {
-                    tracing::info!(partition = self.partition, position, policy = ?self.context.reset, "starting position");
-                    return position;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        partition = self.partition,
-                        "cannot resolve the start offset, retrying: {e}"
-                    );
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
-    }
-}
-
-/// One fetch of at most `max_bytes` at `position`, sorted into what the fetch loop acts on.
-async fn fetch_records(client: &PartitionClient, position: i64, max_bytes: i32, max_wait_ms: i32) -> Fetched {
-    // rskafka takes the byte limits as a range: at least 1 byte (or wait up to max_wait), below the end.
-    match client.fetch_records(position, 1..max_bytes + 1, max_wait_ms).await {
-        Ok((records, high_watermark)) => Fetched::Records {
-            records,
-            high_watermark,
-        },
-        Err(e) => Fetched::from_error(e),
-    }
-}
-
-/// Where to start reading each partition: its committed offset, or where the reset policy says for a
-/// partition the group has never committed.
-pub async fn starting_offsets(
-    context: &FetchContext,
-    committed: &BTreeMap<i32, Option<i64>>,
-) -> Result<BTreeMap<i32, i64>, KafkaError> {
-    let mut starts = BTreeMap::new();
-    for (&partition, &offset) in committed {
-        let start = match offset {
-            Some(offset) => offset,
-            None => {
-                let topic = context.topic.clone();
-                let client = context
-                    .client
-                    .partition_client(topic, partition, UnknownTopicHandling::Retry)
-                    .await?;
-                let start = resolve_reset(&client, context.reset).await?;
-                tracing::info!(partition, start, policy = ?context.reset, "no committed offset; starting position");
-                start
-            }
-        };
-        starts.insert(partition, start);
-    }
-    Ok(starts)
-}
-
-/// `earliest`: the oldest offset kept. `latest`: the high watermark of a one-batch fetch from the earliest
-/// offset (ListOffsets "latest" is not right on every broker; the fetch's high watermark is).
-async fn resolve_reset(client: &PartitionClient, reset: OffsetReset) -> Result<i64, KafkaError> {
-    let earliest = client.get_offset(OffsetAt::Earliest).await?;
-    if reset == OffsetReset::Earliest {
-        return Ok(earliest);
-    }
-    match fetch_records(client, earliest, ONE_BATCH, 1).await {
-        Fetched::Records { high_watermark, .. } => Ok(high_watermark),
-        Fetched::Failed(e) => Err(e),
-        // The first batch cannot be decoded (or was just deleted), so the answer's high watermark is lost:
-        // ListOffsets "latest" instead, the last stable offset (the high watermark unless a transaction is open).
-        _ => client.get_offset(OffsetAt::Latest).await,
     }
 }
 

@@ -72,6 +72,20 @@ pub fn generation_started(
     });
 }
 
+/// Publishes that the member gives its partitions back, in `state` (rebalancing, or stopping). Unless it is
+/// stopping (its final commit, for these partitions, is still to come), `/status` stops listing them at once:
+/// a member that rebalances, joins or cannot reach the broker owns nothing, and old partitions shown with
+/// lag 0 would say it still reads them.
+pub fn revoking(status: &watch::Sender<ConsumerStatus>, state: MemberState) {
+    status.send_modify(|s| {
+        s.state = state;
+        if state != MemberState::Stopping {
+            s.partitions.clear();
+            s.idle_reason = None;
+        }
+    });
+}
+
 /// Publishes fetch progress (positions, high watermarks, commits), waking readers only when it changed. A
 /// partition that cannot be read also becomes the member's `last_error`.
 pub fn progress_changed(

@@ -131,6 +131,24 @@ impl Cluster {
         self.wait_for_leaders(name, partitions).await;
     }
 
+    /// Deletes a topic (DeleteTopics, as `kafka-topics --delete` or `tansu topic delete` send it) and waits
+    /// until the topic list no longer shows it.
+    pub async fn delete_topic(&self, name: &str) {
+        let client = self.client().await;
+        let controller = client.controller_client().expect("controller client");
+        controller.delete_topic(name, 5_000).await.expect("DeleteTopics");
+        super::eventually(Duration::from_secs(30), "the topic gone from the list", || async {
+            (!self.topic_names().await.iter().any(|t| t == name)).then_some(())
+        })
+        .await;
+    }
+
+    /// The names in the cluster's topic list (a Metadata request for all topics: it never creates one).
+    pub async fn topic_names(&self) -> Vec<String> {
+        let topics = self.client().await.list_topics().await.expect("listing topics");
+        topics.into_iter().map(|t| t.name).collect()
+    }
+
     /// Waits until every partition of a new topic has a leader that answers (Kafka elects them a moment
     /// after CreateTopics returns).
     async fn wait_for_leaders(&self, topic: &str, partitions: i32) {

@@ -130,3 +130,66 @@ impl PacedProducer {
         self.acked.lock().unwrap().iter().copied().collect()
     }
 }
+
+/// A reader that follows a consumer's `/events` as the lab page does: passes back `next` and `run`, keeps
+/// every event it was handed, and the gaps it was told about.
+pub struct Reader {
+    pub port: u16,
+    pub after: u64,
+    pub run: Option<String>,
+    pub events: Vec<Value>,
+    pub gaps: Vec<Value>,
+}
+
+impl Reader {
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            after: 0,
+            run: None,
+            events: Vec::new(),
+            gaps: Vec::new(),
+        }
+    }
+
+    /// One read (one page); `Err` when the consumer does not answer.
+    pub async fn read(&mut self) -> Result<usize, String> {
+        let run = self.run.as_deref().map_or(String::new(), |r| format!("&run={r}"));
+        let path = format!("/events?after={}{run}&limit=1000", self.after);
+        let reply = http::get(self.port, &path).await.map_err(|e| e.to_string())?;
+        if reply.status != 200 {
+            return Err(format!("{}: {}", reply.status, reply.body));
+        }
+        let page = reply.json();
+        if !page["gap"].is_null() {
+            self.gaps.push(page["gap"].clone());
+        }
+        self.after = page["next"].as_u64().expect("next");
+        self.run = page["run"].as_str().map(str::to_string);
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        let count = events.len();
+        self.events.extend(events);
+        Ok(count)
+    }
+
+    /// Reads every `pause` until `done` holds (panics with `what` after `timeout`).
+    pub async fn read_until(&mut self, timeout: Duration, pause: Duration, what: &str, done: impl Fn(&Self) -> bool) {
+        let start = std::time::Instant::now();
+        loop {
+            let _ = self.read().await;
+            if done(self) {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The `id` of every event read so far, in order.
+    pub fn ids(&self) -> Vec<i64> {
+        self.events.iter().filter_map(|e| e["event"]["id"].as_i64()).collect()
+    }
+}

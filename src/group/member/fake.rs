@@ -19,6 +19,7 @@ use crate::group::client::{Identity, Joined, JoinedMember, Membership};
 use crate::group::error::GroupError;
 use crate::group::link::{Coordinator, Timeouts};
 use crate::group::protocol::{encode_assignment, Assignment};
+use crate::store::{Limits, Read, Run, Store};
 
 /// The topic of every test: two partitions.
 pub const TOPIC: &str = "topic";
@@ -305,15 +306,45 @@ impl Coordinator for FakeCoordinator {
 }
 
 /// The data path of a test: `TOPIC` with two partitions, starting at offset 0, read as far as the test says.
-#[derive(Clone, Default)]
+/// Its store is the real one, so what may be committed is what readers had ("committed = processed").
+#[derive(Clone)]
 pub struct FakeData {
     progress: Arc<Mutex<BTreeMap<i32, Progress>>>,
+    store: Arc<Store>,
+}
+
+impl Default for FakeData {
+    fn default() -> Self {
+        let limits = Limits {
+            events: 10_000,
+            bytes: 1 << 20,
+        };
+        let run = Run {
+            id: "test-run".into(),
+            first_seq: 1,
+        };
+        Self {
+            progress: Arc::default(),
+            store: Arc::new(Store::new(limits, run)),
+        }
+    }
 }
 
 impl FakeData {
-    /// The member's fetch loops read `events` more events of `partition`.
+    /// The member's fetch loops fetch `events` more events of `partition`, and a reader has them all.
     pub fn read(&self, partition: i32, events: i64) {
+        self.fetch(partition, events);
+        self.store.drain(Read::HandOut);
+    }
+
+    /// The member's fetch loops fetch `events` more events of `partition` into the store; no reader has
+    /// had them yet.
+    pub fn fetch(&self, partition: i32, events: i64) {
         if let Some(progress) = lock(&self.progress).get_mut(&partition) {
+            for offset in progress.position..progress.position + events {
+                self.store
+                    .push(partition, offset, serde_json::json!({ "offset": offset }), 10);
+            }
             progress.position += events;
         }
     }
@@ -347,7 +378,7 @@ impl DataPath for FakeData {
             })
             .collect();
         *lock(&self.progress) = progress;
-        Fetchers::scripted(Arc::clone(&self.progress))
+        Fetchers::scripted(Arc::clone(&self.progress), Arc::clone(&self.store))
     }
 
     fn invalid_events(&self) -> u64 {

@@ -25,8 +25,9 @@
 //! (UNKNOWN_MEMBER_ID), as the Java client assumes too (see [`super::heartbeat`]).
 //!
 //! Offsets are committed automatically: every `AUTO_COMMIT_INTERVAL_MS`, when partitions are given back in
-//! a rebalance, and on shutdown. Events read after the last commit may be read again by the next owner
-//! (at-least-once delivery), but none are skipped.
+//! a rebalance, and on shutdown. What is committed is what this member's readers were handed, not what it
+//! fetched ("committed = processed", see [`crate::store`]): events handed out after the last commit may
+//! reach a reader again through the next owner (at-least-once delivery), but none are lost.
 //!
 //! With `GROUP_INSTANCE_ID` the member is **static** (KIP-345): the coordinator knows it by that id across
 //! restarts, so a restart within the session timeout gets its partitions back without a rebalance of the

@@ -8,9 +8,12 @@
 //! generation, a coordinator unreachable for a session timeout only shows as `broker_unavailable` in
 //! `/status` (until a heartbeat is answered again) while fetching and commits go on.
 //!
+//! Every commit takes its offsets from [`Fetchers::committable`]: what readers have had, not what was
+//! fetched ("committed = processed", see [`crate::store`]).
+//!
 //! A commit that fails for a passing reason (the coordinator moved, did not answer in time) is simply tried
-//! again at the next interval with the positions reached by then: nothing is lost, as positions only grow,
-//! and the generation goes on. Only the coordinator's verdict ends it.
+//! again at the next interval with the offsets readers have had by then: nothing is lost, as those only
+//! grow, and the generation goes on. Only the coordinator's verdict ends it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -160,7 +163,8 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             Ended::Shutdown => MemberState::Stopping,
             Ended::Over(_) | Ended::Reassign => MemberState::Rebalancing,
         };
-        self.publish(|s| s.state = state);
+        // Unless it stops, the member owns nothing from here on: `/status` stops listing the partitions.
+        report::revoking(&self.status, state);
         let last = fetchers.stop().await;
         if may_commit_after(ended) {
             // Shutdown must be quick; a rebalance may take longer (the coordinator waits for us).

@@ -395,3 +395,41 @@ async fn a_dynamic_member_that_fails_leaves_so_the_group_need_not_wait() {
         .contains("GROUP_AUTHORIZATION_FAILED"));
     assert_eq!(member_ids(&script, Api::LeaveGroup), ["member-1"]);
 }
+
+// --- committed = processed ---
+
+#[tokio::test(start_paused = true)]
+async fn commits_take_only_what_readers_have_had_and_the_revoke_gives_back_the_rest() {
+    let t = Test::dynamic();
+    let (script, data, status) = (t.script.clone(), t.data.clone(), t.status.clone());
+    let outcome = t
+        .run(async {
+            stable_in(&status, 1).await;
+            data.read(0, 3);
+            data.fetch(0, 4);
+            until("a commit of what readers had", || {
+                script.committed().get(&0) == Some(&3)
+            })
+            .await;
+            let commits = count(&script, Api::OffsetCommit);
+            until("more auto-commit intervals", || count(&script, Api::Heartbeat) >= 6).await;
+            assert_eq!(
+                count(&script, Api::OffsetCommit),
+                commits,
+                "nothing new was read: no commit"
+            );
+        })
+        .await;
+    assert_eq!(outcome.result, Ok(()));
+    let highest = script
+        .requests(Api::OffsetCommit)
+        .iter()
+        .filter_map(|c| c.offsets.get(&0).copied())
+        .max();
+    assert_eq!(
+        highest,
+        Some(3),
+        "fetched but unread events are never committed, not even at shutdown"
+    );
+    assert_eq!(script.committed(), offsets(&[(0, 3), (1, 0)]));
+}

@@ -1,0 +1,384 @@
+//! Producing events: pick a partition, send to its leader, wait for the acknowledgement, and say honestly
+//! what happened when none came.
+//!
+//! "200" means the partition leader acknowledged the write at the offset the answer names. Otherwise the
+//! answer says whether the event may be in Kafka (see [`answer`]): **503, not sent** (nothing was written,
+//! sending again is safe) or **504, sent but not acknowledged** (it may have been written, and sending it
+//! again may write it twice). Every request is bounded by `REQUEST_TIMEOUT_MS`, connecting included, and
+//! while Kafka is known to be unreachable the producer answers 503 at once (see [`health`]).
+//!
+//! Kafka's cure for the duplicate is the **idempotent producer**: InitProducerId gives the producer an id,
+//! every batch carries a sequence number per partition, and a leader drops a batch it already has. rskafka
+//! 0.6 writes every batch with producer id -1 and has no InitProducerId, so this producer is not idempotent.
+//! It does make sure never to write twice by itself: its rskafka client does not retry (rskafka resends a
+//! Produce whose connection broke, which is exactly how a duplicate is made), and only what comes before the
+//! Produce request (connecting, finding the leader, a broker's "not the leader") is tried again.
+//!
+//! The producer never creates a topic. It writes only to topics the cluster's topic list (a Metadata request
+//! for all topics, which never creates one) showed within the last second; a topic that disappears is
+//! answered 404 from then on. The list is that fresh because a Tansu broker keeps accepting writes to a
+//! deleted topic, as a ghost no list shows, and rskafka's per-partition Metadata requests allow the broker
+//! to create a topic (Tansu then does, with 4 partitions; our Apache Kafka clusters set
+//! `auto.create.topics.enable=false`): a partition client is only made for a topic that was just listed.
+//!
+//! Connections are made once and reused: one rskafka [`Client`] for the cluster and one [`PartitionClient`]
+//! per partition written to. A partition connection idle for over a second is checked (ListOffsets) before
+//! an event goes out on it, so a broker that died while nobody was sending is found before anything is sent.
+
+pub mod answer;
+pub mod health;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::Client;
+use rskafka::record::Record;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio::time::timeout_at;
+use tokio_util::sync::CancellationToken;
+
+pub use answer::SendError;
+pub use health::KafkaStatus;
+
+use crate::kafka;
+use crate::partitioner::{partition_for_key, RoundRobin};
+use answer::Failure;
+use health::{Health, PROBE_INTERVAL};
+
+/// How long a topic list is trusted (see the module docs for why it is short).
+const METADATA_MAX_AGE: Duration = Duration::from_secs(1);
+/// A partition connection unused for this long is checked before an event is sent on it.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// Pause before trying again after a broker refused a write (e.g. a leader moving): nothing was written.
+const REFUSED_RETRY: Duration = Duration::from_millis(100);
+/// How long a Produce already sent may still wait for its acknowledgement once the producer is stopping
+/// (the HTTP server gives the answers in flight a second in all).
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
+/// Where an acknowledged event was written.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A long-lived producer shared by all HTTP requests. The tokio mutexes are held across the requests that
+/// fill them (connecting, listing topics), so concurrent requests share one attempt instead of each
+/// making their own.
+pub struct Producer {
+    bootstrap_servers: Vec<String>,
+    request_timeout: Duration,
+    health: Health,
+    client: Mutex<Option<Arc<Client>>>,
+    topics: Mutex<TopicCache>,
+    partitions: Mutex<HashMap<(String, i32), Arc<Leader>>>,
+}
+
+/// Partition counts from the last topic list, and what the producer has written to.
+#[derive(Default)]
+struct TopicCache {
+    counts: BTreeMap<String, usize>,
+    fetched_at: Option<Instant>,
+    /// Topics written to: one of these that disappears was deleted, not misspelt.
+    written: HashSet<String>,
+    round_robin: HashMap<String, Arc<RoundRobin>>,
+}
+
+/// The connection to one partition's leader, and when it last answered (a std mutex: one `Instant`,
+/// never held across an `.await`).
+struct Leader {
+    client: PartitionClient,
+    answered_at: StdMutex<Instant>,
+}
+
+/// The partition an event goes to, and its leader.
+struct Target {
+    partition: i32,
+    leader: Arc<Leader>,
+}
+
+impl Producer {
+    /// A producer for the given brokers; [`start`](Self::start) connects.
+    pub fn new(bootstrap_servers: Vec<String>, request_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            bootstrap_servers,
+            request_timeout,
+            health: Health::default(),
+            client: Mutex::new(None),
+            topics: Mutex::new(TopicCache::default()),
+            partitions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Connects in the background, so that `/status` knows Kafka's state before the first event (and a
+    /// producer started while Kafka is down answers 503 at once).
+    pub fn start(self: &Arc<Self>) {
+        let producer = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + producer.request_timeout;
+            match producer.connected(deadline).await {
+                Ok(_) => producer.health.reachable(),
+                Err(failure) => {
+                    producer.failed(failure).await;
+                }
+            }
+        });
+    }
+
+    /// Kafka's state as far as the producer knows.
+    pub fn kafka_status(&self) -> KafkaStatus {
+        self.health.status()
+    }
+
+    /// Sends one event and waits for the leader's acknowledgement, at most `REQUEST_TIMEOUT_MS`. Once
+    /// `stopping` is cancelled, an event not sent yet is answered "not sent" at once, and one sent already
+    /// gets its acknowledgement or, after a short grace, "not acknowledged".
+    pub async fn send(
+        self: &Arc<Self>,
+        topic: &str,
+        key: Option<&str>,
+        value: &[u8],
+        stopping: &CancellationToken,
+    ) -> Result<Delivery, SendError> {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        loop {
+            if let Some(outage) = self.health.outage() {
+                return Err(SendError::NotSent(outage));
+            }
+            let failure = match self.attempt(topic, key, value, deadline, stopping).await {
+                Ok(delivery) => return Ok(delivery),
+                Err(failure) => failure,
+            };
+            if matches!(failure, Failure::UnknownTopic) {
+                // Listed, but the broker does not know it: list again (deleted, or only just created).
+                self.topics.lock().await.fetched_at = None;
+            }
+            let retry = matches!(failure, Failure::Refused(_) | Failure::UnknownTopic);
+            if !retry || tokio::time::Instant::now() + REFUSED_RETRY >= deadline {
+                return Err(self.failed(failure).await);
+            }
+            tracing::debug!(topic, "refused, nothing written; trying again: {failure:?}");
+            tokio::time::sleep(REFUSED_RETRY).await;
+        }
+    }
+
+    /// One attempt: find the partition and its leader (nothing sent yet), then send the Produce request.
+    async fn attempt(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        value: &[u8],
+        deadline: tokio::time::Instant,
+        stopping: &CancellationToken,
+    ) -> Result<Delivery, Failure> {
+        let found = tokio::select! {
+            found = timeout_at(deadline, self.target(topic, key, deadline)) => found,
+            () = stopping.cancelled() => return Err(Failure::Final(SendError::NotSent("the producer is stopping".into()))),
+        };
+        let target = found.map_err(|_| {
+            Failure::Unreachable(format!(
+                "no connection to the partition leader within {:?}",
+                self.request_timeout
+            ))
+        })??;
+        let record = Record {
+            key: key.map(|k| k.as_bytes().to_vec()),
+            value: Some(value.to_vec()),
+            headers: BTreeMap::new(),
+            timestamp: rskafka::chrono::Utc::now(),
+        };
+        let produce = target.leader.client.produce(vec![record], Compression::NoCompression);
+        let stopped = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(STOP_GRACE).await;
+        };
+        let offsets = tokio::select! {
+            produced = timeout_at(deadline, produce) => produced.map_err(|_| {
+                Failure::Lost(format!("no acknowledgement within {:?}", self.request_timeout))
+            })?.map_err(answer::after_sending)?,
+            () = stopped => return Err(Failure::Final(SendError::Unconfirmed(
+                "the producer is stopping and the acknowledgement did not come in time".into()
+            ))),
+        };
+        target.leader.answered();
+        self.health.reachable();
+        let offset = *offsets
+            .first()
+            .ok_or_else(|| Failure::Lost("the broker acknowledged no offset".into()))?;
+        self.topics.lock().await.written.insert(topic.to_string());
+        Ok(Delivery {
+            topic: topic.to_string(),
+            partition: target.partition,
+            offset,
+        })
+    }
+
+    /// The partition for this event and a checked connection to its leader.
+    async fn target(&self, topic: &str, key: Option<&str>, deadline: tokio::time::Instant) -> Result<Target, Failure> {
+        let client = self.connected(deadline).await?;
+        let (partitions, round_robin) = self.partition_count(&client, topic).await?;
+        let partition = match key {
+            Some(key) => partition_for_key(key.as_bytes(), partitions),
+            None => round_robin.next_partition(partitions),
+        } as i32;
+        let leader = self.leader(&client, topic, partition).await?;
+        Ok(Target { partition, leader })
+    }
+
+    /// The cluster client, connecting if there is none.
+    async fn connected(&self, deadline: tokio::time::Instant) -> Result<Arc<Client>, Failure> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(Arc::clone(client));
+        }
+        let connect = kafka::connect_with(&self.bootstrap_servers, kafka::no_retries());
+        let client = match timeout_at(deadline, connect).await {
+            Ok(client) => Arc::new(client.map_err(|e| Failure::Unreachable(e.to_string()))?),
+            Err(_) => return Err(Failure::Unreachable("connecting timed out".into())),
+        };
+        tracing::info!(brokers = ?self.bootstrap_servers, "connected to Kafka");
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// The topic's partition count, from a topic list at most a second old.
+    async fn partition_count(&self, client: &Client, topic: &str) -> Result<(usize, Arc<RoundRobin>), Failure> {
+        let mut cache = self.topics.lock().await;
+        let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < METADATA_MAX_AGE);
+        if !fresh || !cache.counts.contains_key(topic) {
+            let counts = kafka::partition_counts(client).await.map_err(answer::before_sending)?;
+            self.forget_vanished(&cache, &counts).await;
+            cache.counts = counts;
+            cache.fetched_at = Some(Instant::now());
+        }
+        match cache.counts.get(topic).copied() {
+            Some(count) if count > 0 => {
+                let round_robin = cache.round_robin.entry(topic.to_string()).or_default();
+                Ok((count, Arc::clone(round_robin)))
+            }
+            _ if cache.written.contains(topic) => Err(Failure::Final(SendError::DeletedTopic(topic.to_string()))),
+            _ => Err(Failure::Final(SendError::UnknownTopic(topic.to_string()))),
+        }
+    }
+
+    /// Drops the leader connections of every topic that was listed before and is not now (deleted), so no
+    /// request for it can reach rskafka's per-partition Metadata, which would let Tansu create it again.
+    async fn forget_vanished(&self, cache: &TopicCache, now: &BTreeMap<String, usize>) {
+        let vanished: Vec<&String> = cache.counts.keys().filter(|t| !now.contains_key(*t)).collect();
+        if vanished.is_empty() {
+            return;
+        }
+        for topic in &vanished {
+            if cache.written.contains(*topic) {
+                tracing::warn!(
+                    topic,
+                    "the topic no longer exists (deleted?); it is not re-created, POSTs get 404"
+                );
+            }
+        }
+        self.partitions
+            .lock()
+            .await
+            .retain(|(topic, _), _| !vanished.contains(&topic));
+    }
+
+    /// The connection to one partition's leader: cached, and checked when it was idle.
+    async fn leader(&self, client: &Client, topic: &str, partition: i32) -> Result<Arc<Leader>, Failure> {
+        let key = (topic.to_string(), partition);
+        let cached = self.partitions.lock().await.get(&key).cloned();
+        if let Some(leader) = cached {
+            if !leader.idle() {
+                return Ok(leader);
+            }
+            match leader.client.get_offset(OffsetAt::Earliest).await {
+                Ok(_) => {
+                    leader.answered();
+                    return Ok(leader);
+                }
+                Err(e) => {
+                    self.partitions.lock().await.remove(&key);
+                    return Err(answer::before_sending(e));
+                }
+            }
+        }
+        let created = client
+            .partition_client(topic, partition, UnknownTopicHandling::Error)
+            .await
+            .map_err(answer::before_sending)?;
+        let leader = Arc::new(Leader {
+            client: created,
+            answered_at: StdMutex::new(Instant::now()),
+        });
+        self.partitions.lock().await.insert(key, Arc::clone(&leader));
+        Ok(leader)
+    }
+
+    /// Turns a failed attempt into the answer, and, when a connection failed, counts Kafka as unreachable:
+    /// connections are dropped and a background check starts (one at a time).
+    async fn failed(self: &Arc<Self>, failure: Failure) -> SendError {
+        let (reason, error) = match failure {
+            Failure::Unreachable(reason) => (
+                reason.clone(),
+                SendError::NotSent(format!("Kafka is unreachable: {reason}")),
+            ),
+            Failure::Lost(reason) => (reason.clone(), SendError::Unconfirmed(reason)),
+            Failure::Refused(reason) => return SendError::NotSent(format!("the broker refused the event: {reason}")),
+            Failure::UnknownTopic => return SendError::NotSent("the broker does not know the topic yet".into()),
+            Failure::Final(error) => return error,
+        };
+        tracing::warn!("Kafka unreachable: {reason}; answering 503 at once until it answers again");
+        self.forget_connections().await;
+        if self.health.unreachable(reason) {
+            let producer = Arc::clone(self);
+            // A task: one check at a time, in the background, so that no request waits for it.
+            tokio::spawn(async move { producer.probe().await });
+        }
+        error
+    }
+
+    /// Tries Kafka every [`PROBE_INTERVAL`] until it answers, then lets requests through again.
+    async fn probe(&self) {
+        loop {
+            tokio::time::sleep(PROBE_INTERVAL).await;
+            let deadline = tokio::time::Instant::now() + PROBE_INTERVAL;
+            let reason = match self.connected(deadline).await {
+                Ok(client) => match timeout_at(deadline, client.list_topics()).await {
+                    Ok(Ok(_)) => break,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "no answer to a Metadata request".into(),
+                },
+                Err(failure) => failure.reason(),
+            };
+            self.forget_connections().await;
+            self.health.unreachable(reason);
+        }
+        self.health.reachable();
+        self.health.probe_ended();
+        tracing::info!("Kafka answers again");
+    }
+
+    /// Drops every connection, so the next request connects afresh.
+    async fn forget_connections(&self) {
+        *self.client.lock().await = None;
+        self.partitions.lock().await.clear();
+        self.topics.lock().await.fetched_at = None;
+    }
+}
+
+impl Leader {
+    fn idle(&self) -> bool {
+        lock(&self.answered_at).elapsed() > IDLE_CHECK
+    }
+
+    fn answered(&self) {
+        *lock(&self.answered_at) = Instant::now();
+    }
+}
+
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
