@@ -45,6 +45,10 @@ async fn lab_page_shows_the_split_the_fan_out_and_an_offline_consumer(flavor: Fl
     lab.a_second_tab_sees_everything_from_the_start().await;
     lab.a_stopped_consumer_shows_offline().await;
     lab.consumers_are_added_and_removed_in_the_page().await;
+    if flavor == Flavor::Tansu {
+        // The shared Kafka cluster of this binary must not be paused; Tansu is this test's own.
+        lab.kafka_unreachable_shows_on_the_producer_online().await;
+    }
     lab.the_producer_offline_disables_send_and_nothing_foreign_was_asked()
         .await;
     drop(lab);
@@ -256,6 +260,31 @@ impl Lab {
             .wait_until("two panels again", |s| panels(s).len() == 2)
             .await;
         assert!(!state["url"].as_str().unwrap().contains(&dead_port.to_string()));
+    }
+
+    /// The broker freezes: the producer still answers `/ping` (the workshop's contract), and the page says
+    /// "Online, Kafka unreachable" from the producer's `/status`; a click is answered "not sent". Then back.
+    async fn kafka_unreachable_shows_on_the_producer_online(&mut self) {
+        self._cluster.pause_brokers();
+        self.browser
+            .wait_until("the producer Online, Kafka unreachable", |s| {
+                s["producer"] == "Online, Kafka unreachable" && s["sendDisabled"] == false
+            })
+            .await;
+        self.browser.click("#send", 1);
+        let state = self
+            .browser
+            .wait_until("the click answered 'not sent'", |s| {
+                s["lastSent"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("not sent, nothing was written"))
+            })
+            .await;
+        println!("a click while the broker is frozen: {}", state["lastSent"]);
+        self._cluster.resume_brokers();
+        self.browser
+            .wait_until("the producer Online again", |s| s["producer"] == "Online")
+            .await;
     }
 
     /// The producer stops: "Offline", and the Send Event button is disabled. Nothing but the producer and the

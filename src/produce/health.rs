@@ -1,7 +1,7 @@
 //! Whether Kafka answers, as far as the producer knows: what lets it **fail fast**.
 //!
-//! Once a request found Kafka unreachable (no connection, or a connection that broke or went silent), every
-//! following request is answered 503 at once, "not sent", instead of each one waiting out its own timeout
+//! Once a request (or the producer's own check every 2 s) found Kafka unreachable (no connection, or a
+//! connection that broke or went silent), every following request is answered 503 at once, "not sent", instead of each one waiting out its own timeout
 //! while the page's clicks pile up. Meanwhile one background check at a time (a probe: connect and list the
 //! topics) runs every [`PROBE_INTERVAL`] until Kafka answers, and the producer sends again from then on.
 //! `GET /status` shows the state, so the page can say "Producer: Online, Kafka unreachable": the producer

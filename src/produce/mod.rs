@@ -54,6 +54,9 @@ const METADATA_MAX_AGE: Duration = Duration::from_secs(1);
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// Pause before trying again after a broker refused a write (e.g. a leader moving): nothing was written.
 const REFUSED_RETRY: Duration = Duration::from_millis(100);
+/// How often the producer checks that Kafka answers (a Metadata request), so that `/status` and the page
+/// know of an outage before the next event runs into it.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a Produce already sent may still wait for its acknowledgement once the producer is stopping
 /// (the HTTP server gives the answers in flight a second in all).
 const STOP_GRACE: Duration = Duration::from_millis(500);
@@ -114,19 +117,38 @@ impl Producer {
         })
     }
 
-    /// Connects in the background, so that `/status` knows Kafka's state before the first event (and a
-    /// producer started while Kafka is down answers 503 at once).
+    /// Connects in the background, then checks every 2 s that Kafka answers: `/status` knows
+    /// Kafka's state before the first event, and a producer whose Kafka is down answers 503 at once.
     pub fn start(self: &Arc<Self>) {
         let producer = Arc::clone(self);
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + producer.request_timeout;
-            match producer.connected(deadline).await {
-                Ok(_) => producer.health.reachable(),
-                Err(failure) => {
-                    producer.failed(failure).await;
+        // A task: the check runs on its own clock, and no request waits for it.
+        tokio::spawn(async move { producer.watch().await });
+    }
+
+    /// Lists the topics every [`WATCH_INTERVAL`] (the background probe takes over during an outage).
+    async fn watch(self: Arc<Self>) {
+        loop {
+            if self.health.outage().is_none() {
+                let deadline = tokio::time::Instant::now() + WATCH_INTERVAL;
+                match self.answers(deadline).await {
+                    Ok(()) => self.health.reachable(),
+                    Err(reason) => {
+                        self.failed(Failure::Unreachable(reason)).await;
+                    }
                 }
             }
-        });
+            tokio::time::sleep(WATCH_INTERVAL).await;
+        }
+    }
+
+    /// Whether Kafka answers a Metadata request (for all topics) by `deadline`.
+    async fn answers(&self, deadline: tokio::time::Instant) -> Result<(), String> {
+        let client = self.connected(deadline).await.map_err(|failure| failure.reason())?;
+        match timeout_at(deadline, client.list_topics()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer to a Metadata request".into()),
+        }
     }
 
     /// Kafka's state as far as the producer knows.
@@ -345,13 +367,8 @@ impl Producer {
         loop {
             tokio::time::sleep(PROBE_INTERVAL).await;
             let deadline = tokio::time::Instant::now() + PROBE_INTERVAL;
-            let reason = match self.connected(deadline).await {
-                Ok(client) => match timeout_at(deadline, client.list_topics()).await {
-                    Ok(Ok(_)) => break,
-                    Ok(Err(e)) => e.to_string(),
-                    Err(_) => "no answer to a Metadata request".into(),
-                },
-                Err(failure) => failure.reason(),
+            let Err(reason) = self.answers(deadline).await else {
+                break;
             };
             self.forget_connections().await;
             self.health.unreachable(reason);

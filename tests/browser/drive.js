@@ -51,6 +51,7 @@ function pageState() {
     sendDisabled: send.disabled,
     sendLabel: send.getAttribute('aria-label') || text(send),
     sent: text(document.querySelector('#sent-count')),
+    lastSent: text(document.querySelector('#last-sent')),
     unlabelledButtons: [...document.querySelectorAll('button')]
       .filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())).length,
     liveRegions: document.querySelectorAll('[aria-live]').length,
