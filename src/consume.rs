@@ -325,13 +325,7 @@ impl FetchLoop {
     /// A client for this partition's leader, retrying until one can be made (or the loop is cancelled).
     async fn partition_client(&self) -> PartitionClient {
         loop {
-            let topic = self.context.topic.clone();
-            match self
-                .context
-                .client
-                .partition_client(topic, self.partition, UnknownTopicHandling::Retry)
-                .await
-            {
+            match partition_client(&self.context, self.partition).await {
                 Ok(client) => return client,
                 Err(e) => {
                     tracing::warn!(
@@ -375,11 +369,7 @@ pub async fn starting_offsets(
         let start = match offset {
             Some(offset) => offset,
             None => {
-                let topic = context.topic.clone();
-                let client = context
-                    .client
-                    .partition_client(topic, partition, UnknownTopicHandling::Retry)
-                    .await?;
+                let client = partition_client(context, partition).await?;
                 let start = resolve_reset(&client, context.reset).await?;
                 tracing::info!(partition, start, policy = ?context.reset, "no committed offset; starting position");
                 start
@@ -388,6 +378,21 @@ pub async fn starting_offsets(
         starts.insert(partition, start);
     }
     Ok(starts)
+}
+
+/// A client for `partition` of the topic. rskafka finds leaders in metadata it caches; a partition the cache
+/// does not know yet (the topic just grew, and the broker already assigned the new partition) is looked up
+/// again after a full metadata read, which refreshes the cache.
+async fn partition_client(context: &FetchContext, partition: i32) -> Result<PartitionClient, KafkaError> {
+    let topic = context.topic.as_str();
+    let retry = UnknownTopicHandling::Retry;
+    match context.client.partition_client(topic, partition, retry).await {
+        Ok(client) => Ok(client),
+        Err(_) => {
+            context.client.list_topics().await?;
+            context.client.partition_client(topic, partition, retry).await
+        }
+    }
 }
 
 /// `earliest`: the oldest offset kept. `latest`: the high watermark of a one-byte fetch from the earliest
