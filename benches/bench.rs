@@ -631,7 +631,7 @@ impl Bench {
             .add("hand-over", &[(&metric, handed_over, "s", AtMost(bound), original)]);
         let exited = millis(exited);
         self.report.note(format!(
-            "hand-over SIG{signal}: the signalled consumer exited {exited:.1} ms later ({status})."
+            "hand-over, {who}: the signalled consumer exited {exited:.1} ms later ({status})."
         ));
         survivor
     }

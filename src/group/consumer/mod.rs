@@ -39,9 +39,14 @@
 //! the partitions that move. The member's epoch stays while it still owns a partition it must give up; the
 //! acknowledgement brings it to the new epoch.
 //!
+//! Errors that will not go away by themselves stop the member as they stop the classic one (see
+//! [`crate::group::error`]): UNRELEASED_INSTANCE_ID (another consumer holds this `GROUP_INSTANCE_ID`),
+//! UNSUPPORTED_ASSIGNOR, GROUP_MAX_SIZE_REACHED, and a broker without the protocol at all (Tansu).
+//!
 //! This file is the member's life (join, follow, let go, join again); `follow.rs` is the loop of one
 //! membership and `reconcile.rs` the reconciliation; [`heartbeat`] talks to the coordinator; [`request`]
-//! encodes what it says; [`link`] is the trait the unit tests script. Fetching, committing, reporting and error handling are the ones the classic member uses.
+//! encodes what it says; [`link`] is the trait the unit tests script. Fetching, committing, reporting and
+//! error handling are the ones the classic member uses.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
