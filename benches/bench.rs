@@ -694,16 +694,22 @@ async fn run() -> Report {
         handover_session_ms / 10
     ));
     bench.report.note(match flavor {
-        Flavor::Tansu => "Tansu holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s, so expect 1 s + \
-            0..0.2 s after SIGINT and about 2.8..3.2 s after SIGKILL.",
-        Flavor::Kafka => "Apache Kafka completes a rebalance as soon as every member has rejoined, so expect \
-            about a heartbeat interval after SIGINT and a session timeout plus a heartbeat after SIGKILL.",
+        Flavor::Tansu => {
+            "Tansu holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s, so expect 1 s + \
+            0..0.2 s after SIGINT and about 2.8..3.2 s after SIGKILL."
+        }
+        Flavor::Kafka => {
+            "Apache Kafka completes a rebalance as soon as every member has rejoined, so expect \
+            about a heartbeat interval after SIGINT and a session timeout plus a heartbeat after SIGKILL."
+        }
     });
     bench.startup_and_size_rows();
     bench.report.note(match flavor {
         Flavor::Tansu => "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse.",
-        Flavor::Kafka => "Broker: Apache Kafka 4.4.0 (kafka/pom.xml), a controller and two brokers on loopback, \
-            topics with replication factor 2 (acks=all: every produce waits for both replicas).",
+        Flavor::Kafka => {
+            "Broker: Apache Kafka 4.4.0 (kafka/pom.xml), a controller and two brokers on loopback, \
+            topics with replication factor 2 (acks=all: every produce waits for both replicas)."
+        }
     });
     bench.report.note(
         "Consumers use the default FETCH_MAX_WAIT_MS (20 ms). Start-up is timed around the test helper, which \
