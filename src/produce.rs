@@ -2,15 +2,16 @@
 //!
 //! The producer answers the lab page only after the partition leader acknowledged the write, so "200" means
 //! the event is in Kafka, at the offset the response names. Connections are made once and reused: one
-//! rskafka [`Client`] for the cluster and one [`PartitionClient`] per partition written to. When the cluster
-//! cannot be reached, every cached connection is dropped and the next request connects afresh, so the
-//! producer recovers by itself once the broker is back.
+//! rskafka [`Client`] for the cluster and, per partition written to, one [`Batcher`]: a task that owns the
+//! partition's connection and sends what arrives while a request is in flight together in the next one
+//! (see [`batch`]). When the cluster cannot be reached, every cached connection is dropped and the next
+//! request connects afresh, so the producer recovers by itself once the broker is back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::UnknownTopicHandling;
 use rskafka::client::Client;
 use rskafka::record::Record;
 use serde::Serialize;
@@ -18,6 +19,10 @@ use tokio::sync::Mutex;
 
 use crate::kafka;
 use crate::partitioner::{partition_for_key, RoundRobin};
+
+pub mod batch;
+
+use batch::Batcher;
 
 /// How long a topic's partition count is trusted before Metadata is asked again.
 const METADATA_MAX_AGE: Duration = Duration::from_secs(30);
@@ -46,7 +51,7 @@ pub struct Producer {
     bootstrap_servers: Vec<String>,
     client: Mutex<Option<Arc<Client>>>,
     topics: Mutex<TopicCache>,
-    partitions: Mutex<HashMap<(String, i32), Arc<PartitionClient>>>,
+    partitions: Mutex<HashMap<(String, i32), Batcher>>,
 }
 
 /// Partition counts from the last Metadata request, and a round-robin counter per topic.
@@ -90,20 +95,14 @@ impl Producer {
             Some(key) => partition_for_key(key.as_bytes(), partitions),
             None => round_robin.next_partition(partitions),
         } as i32;
-        let partition_client = self.partition_client(&client, topic, partition).await?;
+        let batcher = self.batcher(&client, topic, partition).await?;
         let record = Record {
             key: key.map(|k| k.as_bytes().to_vec()),
             value: Some(value),
             headers: BTreeMap::new(),
             timestamp: rskafka::chrono::Utc::now(),
         };
-        let offsets = partition_client
-            .produce(vec![record], Compression::NoCompression)
-            .await
-            .map_err(unavailable)?;
-        let offset = *offsets
-            .first()
-            .ok_or_else(|| SendError::Unavailable("the broker acknowledged no offset".into()))?;
+        let offset = batcher.send(record).await.map_err(SendError::Unavailable)?;
         Ok(Delivery {
             topic: topic.to_string(),
             partition,
@@ -140,24 +139,19 @@ impl Producer {
         }
     }
 
-    /// The cached client of one partition's leader.
-    async fn partition_client(
-        &self,
-        client: &Client,
-        topic: &str,
-        partition: i32,
-    ) -> Result<Arc<PartitionClient>, SendError> {
+    /// The batching sender of one partition, connecting to its leader if there is none.
+    async fn batcher(&self, client: &Client, topic: &str, partition: i32) -> Result<Batcher, SendError> {
         let mut partitions = self.partitions.lock().await;
         let key = (topic.to_string(), partition);
         if let Some(existing) = partitions.get(&key) {
-            return Ok(Arc::clone(existing));
+            return Ok(existing.clone());
         }
-        let created = client
+        let leader = client
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(unavailable)?;
-        let created = Arc::new(created);
-        partitions.insert(key, Arc::clone(&created));
+        let created = Batcher::start(leader, SEND_TIMEOUT);
+        partitions.insert(key, created.clone());
         Ok(created)
     }
 

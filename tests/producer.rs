@@ -160,6 +160,63 @@ async fn topic_field_overrides_the_default_topic(flavor: Flavor) {
     );
 }
 
+#[tokio::test]
+async fn concurrent_posts_are_batched_and_each_gets_its_own_offset_on_kafka() {
+    concurrent_posts_are_batched_and_each_gets_its_own_offset(Flavor::Kafka).await;
+}
+
+#[tokio::test]
+async fn concurrent_posts_are_batched_and_each_gets_its_own_offset_on_tansu() {
+    concurrent_posts_are_batched_and_each_gets_its_own_offset(Flavor::Tansu).await;
+}
+
+/// 200 POSTs at once: they travel in fewer Produce requests than events (the producer logs each request's
+/// size at debug level), yet every answer names the partition and offset where Kafka holds that very event.
+async fn concurrent_posts_are_batched_and_each_gets_its_own_offset(flavor: Flavor) {
+    const POSTS: u64 = 200;
+    let Lab {
+        cluster,
+        topic,
+        producer,
+    } = Lab::start(flavor).await;
+    let port = producer.port;
+    let posts: Vec<_> = (0..POSTS)
+        .map(|id| tokio::spawn(async move { (id, post_json(port, "/", &format!(r#"{{"id": {id}}}"#)).await) }))
+        .collect();
+    let mut answered = HashMap::new();
+    for post in posts {
+        let (id, reply) = post.await.unwrap();
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let at = (
+            reply.json()["partition"].as_i64().unwrap() as i32,
+            reply.json()["offset"].as_i64().unwrap(),
+        );
+        assert_eq!(answered.insert(at, id), None, "two POSTs were answered {at:?}");
+    }
+    for partition in 0..2 {
+        for (offset, _, event) in cluster.read_all(&topic, partition).await {
+            let id = answered.remove(&(partition, offset));
+            assert_eq!(
+                Some(event["id"].as_u64().unwrap()),
+                id,
+                "partition {partition}, offset {offset}"
+            );
+        }
+    }
+    assert!(answered.is_empty(), "answered but not in Kafka: {answered:?}");
+    let batches = batch_sizes(&producer.plain_logs());
+    assert_eq!(batches.iter().sum::<u64>(), POSTS, "{batches:?}");
+    assert!(batches.iter().any(|&n| n > 1), "every event went alone: {batches:?}");
+}
+
+/// The `count` of every "producing a batch" debug line in a producer's log.
+fn batch_sizes(log: &str) -> Vec<u64> {
+    let counts = log.lines().filter(|line| line.contains("producing a batch"));
+    let field = |line: &str| line.split("count=").nth(1)?.split(' ').next()?.parse().ok();
+    counts.filter_map(field).collect()
+}
+
 /// HTTP-only: needs a broker address but does not depend on which broker it is.
 #[tokio::test]
 async fn a_declared_body_of_100_gib_is_refused_before_it_is_read() {
@@ -301,13 +358,20 @@ async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
     assert_eq!(post_json(producer.port, "/", r#"{"id": 1}"#).await.unwrap().status, 200);
 
     cluster.stop_brokers();
-    let reply = post_json(producer.port, "/", r#"{"id": 2}"#).await.unwrap();
-    assert_eq!(reply.status, 503, "{}", reply.body);
-    assert!(
-        reply.json()["error"].as_str().unwrap().contains("Kafka is unavailable"),
-        "{}",
-        reply.body
-    );
+    // Ten at once, so that they share a batch: every one of them gets the error.
+    let port = producer.port;
+    let posts: Vec<_> = (2..12)
+        .map(|id| tokio::spawn(async move { post_json(port, "/", &format!(r#"{{"id": {id}}}"#)).await }))
+        .collect();
+    for post in posts {
+        let reply = post.await.unwrap().unwrap();
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert!(
+            reply.json()["error"].as_str().unwrap().contains("Kafka is unavailable"),
+            "{}",
+            reply.body
+        );
+    }
     assert_eq!(http::get(producer.port, "/ping").await.unwrap().status, 200);
 
     cluster.start_brokers().await;
@@ -316,13 +380,13 @@ async fn broker_down_gives_503_and_recovers_without_restart(flavor: Flavor) {
         cluster.create_topic(&topic, 2).await;
     }
     let reply = support::eventually(Duration::from_secs(60), "a 200 after the broker came back", || async {
-        let reply = post_json(producer.port, "/", r#"{"id": 3}"#).await.ok()?;
+        let reply = post_json(producer.port, "/", r#"{"id": 13}"#).await.ok()?;
         (reply.status == 200).then_some(reply)
     })
     .await;
     let partition = reply.json()["partition"].as_i64().unwrap() as i32;
     let records = cluster.read_all(&topic, partition).await;
-    assert!(records.iter().any(|(_, _, event)| event["id"] == 3));
+    assert!(records.iter().any(|(_, _, event)| event["id"] == 13));
 }
 
 /// Signals: needs a broker address but does not depend on which broker it is.

@@ -90,6 +90,21 @@ impl Service {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// [`logs`](Self::logs) without terminal colour codes (`ESC [ ... m`), which the fields of log lines carry.
+    pub fn plain_logs(&self) -> String {
+        let logs = self.logs();
+        let mut plain = String::with_capacity(logs.len());
+        let mut chars = logs.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|&c| c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
     /// Sends a signal (e.g. "INT", "KILL") and waits for the process to exit.
     pub fn signal(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("process already stopped");
