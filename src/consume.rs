@@ -30,8 +30,6 @@ use crate::config::OffsetReset;
 use crate::event;
 use crate::store::Store;
 
-/// The most bytes one fetch may return.
-const FETCH_MAX_BYTES: i32 = 1024 * 1024;
 /// Pause after a failed fetch before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
@@ -50,6 +48,9 @@ pub struct FetchContext {
     pub client: Arc<Client>,
     pub topic: String,
     pub max_wait: Duration,
+    /// A fetch is answered once this much data is there (or `max_wait` passed) and returns at most
+    /// `max_bytes`: `min_bytes..max_bytes`.
+    pub bytes: std::ops::Range<i32>,
     pub reset: OffsetReset,
     pub store: Arc<Store>,
     /// Messages that were not JSON objects, over the life of the process.
@@ -117,7 +118,8 @@ impl FetchLoop {
         self.report(position, None);
         loop {
             let max_wait = self.context.max_wait.as_millis() as i32;
-            match client.fetch_records(position, 1..FETCH_MAX_BYTES, max_wait).await {
+            let bytes = self.context.bytes.clone();
+            match client.fetch_records(position, bytes, max_wait).await {
                 Ok((records, high_watermark)) => {
                     position = self.deliver(records, position);
                     self.report(position, Some(high_watermark));

@@ -52,6 +52,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             client,
             topic: config.topic.clone(),
             max_wait: config.fetch_max_wait,
+            bytes: config.fetch_min_bytes..config.fetch_max_bytes,
             reset: config.offset_reset,
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),

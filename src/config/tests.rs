@@ -49,6 +49,8 @@ fn malformed_values_are_named() {
         ("AUTO_OFFSET_RESET", "newest"),
         ("SESSION_TIMEOUT_MS", "10"),
         ("FETCH_MAX_WAIT_MS", "0"),
+        ("FETCH_MIN_BYTES", "0"),
+        ("FETCH_MAX_BYTES", "100"),
     ] {
         let mut pairs = base.to_vec();
         pairs.push((var, value));
@@ -67,4 +69,5 @@ fn heartbeat_defaults_to_a_tenth_of_the_session() {
     .unwrap();
     assert_eq!(config.heartbeat_interval, Duration::from_millis(600));
     assert_eq!(config.offset_reset, OffsetReset::Latest);
+    assert_eq!((config.fetch_min_bytes, config.fetch_max_bytes), (1, 1024 * 1024));
 }
