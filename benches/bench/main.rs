@@ -1,0 +1,442 @@
+//! `make bench`: measures the release binaries against a real broker (Tansu; Apache Kafka with
+//! `make bench BROKER=kafka`) and reports each figure beside its target. It measures and reports; it never
+//! fails on slowness, only when it cannot measure at all (no broker, no binary). The report is printed as
+//! markdown and written to `target/bench/report-<broker>.{md,json}`.
+//!
+//! Scenarios, in order: click→consumed latency, producer throughput at 1 to 256 clients (`throughput.rs`),
+//! consumer catch-up, a consumer holding a large unread backlog, on Apache Kafka its own tools and Java
+//! consumer on the same topics (`kafka_tools.rs`), hand-over after SIGINT and SIGKILL, then start-up times
+//! and binary sizes. `load.rs` makes the load, `probe.rs` reads the services, `report.rs` writes the report.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod kafka_tools;
+mod load;
+mod probe;
+mod report;
+mod throughput;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_lab::event::wall_clock;
+use load::{keep_posting, produce_direct};
+use probe::*;
+use report::{grouped, millis, quantile, Report, Target};
+use serde_json::json;
+use support::{http, Cluster, Flavor, Service};
+use tokio::time::sleep;
+use Target::{AtMost, Info};
+
+const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
+const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
+const LATENCY_EVENTS: u64 = 200;
+const WARM_UP_EVENTS: u64 = 4;
+const BACKLOG: u64 = 50_000;
+const BIG_BACKLOG: u64 = 1_000_000;
+/// Producing plus consuming the big backlog may take this long; beyond it the backlog is scaled down.
+const BIG_BACKLOG_BUDGET: Duration = Duration::from_secs(50);
+
+/// The run: one broker, one producer, consumers started per scenario.
+struct Bench {
+    broker: Cluster,
+    /// The hand-over scenario's session timeout: the shortest the broker accepts comfortably.
+    handover_session_ms: u64,
+    producer: Service,
+    report: Report,
+    /// (binary, milliseconds from spawn to the first `/ping` 200) of every service started.
+    startups: Vec<(&'static str, f64)>,
+    idle_consumer_rss: Option<f64>,
+    /// The best acknowledged POST/s of the throughput scenario.
+    best_post_rate: f64,
+}
+
+impl Bench {
+    async fn start(&mut self, binary: &'static str, env: &[(&str, &str)]) -> Service {
+        let start = Instant::now();
+        let service = Service::start(binary, env).await;
+        let name = if binary == PRODUCER { "producer" } else { "consumer" };
+        self.startups.push((name, millis(start.elapsed())));
+        service
+    }
+
+    async fn consumer(&mut self, topic: &str, group: &str, extra: &[(&str, &str)]) -> Service {
+        let bootstrap = self.broker.bootstrap();
+        let mut env = vec![("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()), ("KAFKA_TOPIC", topic)];
+        env.extend([("CONSUMER_GROUP", group), ("RUST_LOG", "info")]);
+        env.extend_from_slice(extra);
+        self.start(CONSUMER, &env).await
+    }
+
+    /// Scenario 1: sequential clicks. POST, then poll both consumers' `/events` every millisecond until one shows it.
+    async fn latency(&mut self) {
+        let first = self.consumer("first-topic", "bench-latency", &[]).await;
+        let second = self.consumer("first-topic", "bench-latency", &[]).await;
+        let ports = [first.port, second.port];
+        if !wait_assigned(&ports, 2, Duration::from_secs(30)).await {
+            self.report
+                .note("latency: the two consumers did not own a partition each within 30 s");
+        }
+        self.idle_consumer_rss = rss_mib(&first);
+        let idle = ("consumer RSS, idle (joined, no events)", self.idle_consumer_rss);
+        self.report
+            .add("footprint", &[(idle.0, idle.1, "MiB", AtMost(8.0), "50 MiB")]);
+        let (mut cursors, mut posts, mut seen, mut missing) = ([0, 0], vec![], vec![], 0);
+        for id in 0..WARM_UP_EVENTS + LATENCY_EVENTS {
+            let start = Instant::now();
+            let body = json!({ "id": id, "clicked": wall_clock() }).to_string();
+            let posted = http::post_json(self.producer.port, "/", &body).await;
+            let post_time = start.elapsed();
+            let found = posted.is_ok_and(|r| r.status == 200) && wait_seen(&ports, &mut cursors, id, start).await;
+            // The warm-up events prove both fetch loops and the producer's connection.
+            if id >= WARM_UP_EVENTS {
+                posts.push(post_time);
+                match found {
+                    true => seen.push(start.elapsed()),
+                    false => missing += 1,
+                }
+            }
+        }
+        seen.sort();
+        posts.sort();
+        let big_posts = self.big_posts().await;
+        let (max, missing) = (seen.last().map(|d| millis(*d)), Some(missing as f64));
+        self.report.add(
+            "click→consumed",
+            &[
+                ("p50", quantile(&seen, 0.5), "ms", AtMost(10.0), "244 ms"),
+                ("p90", quantile(&seen, 0.9), "ms", Info("—"), ""),
+                ("p99", quantile(&seen, 0.99), "ms", AtMost(30.0), "263 ms"),
+                ("max", max, "ms", Info("—"), ""),
+                ("not seen within 5 s", missing, "events", AtMost(0.0), ""),
+                ("POST / p50", quantile(&posts, 0.5), "ms", Info("—"), ""),
+                ("POST / p99", quantile(&posts, 0.99), "ms", Info("—"), ""),
+                (
+                    "POST / p50, 32 KB events",
+                    quantile(&big_posts, 0.5),
+                    "ms",
+                    Info("—"),
+                    "",
+                ),
+            ],
+        );
+    }
+
+    /// Twenty POSTs of a 32 KB event: the size range where a Kafka request waits for a delayed ACK.
+    async fn big_posts(&self) -> Vec<Duration> {
+        let mut times = Vec::new();
+        for id in 0..20 {
+            let body = json!({ "id": id, "padding": "x".repeat(32 * 1024) }).to_string();
+            let start = Instant::now();
+            let _ = http::post_json(self.producer.port, "/", &body).await;
+            times.push(start.elapsed());
+        }
+        times.sort();
+        times
+    }
+
+    /// Scenario 3: a fresh group catches up a backlog written straight to Kafka. Returns (produce, consume) time.
+    async fn consumer_throughput(&mut self) -> (Duration, Duration) {
+        let produced = produce_direct(&self.broker, "backlog", BACKLOG).await;
+        let start = Instant::now();
+        let retained = BACKLOG.to_string();
+        let extra = [
+            ("AUTO_OFFSET_RESET", "earliest"),
+            ("MAX_RETAINED_EVENTS", retained.as_str()),
+        ];
+        let consumer = self.consumer("backlog", "bench-backlog", &extra).await;
+        let caught_up = wait_caught_up(consumer.port, BACKLOG, Duration::from_secs(60)).await;
+        let total = start.elapsed();
+        // The events' own `consumed` stamps time the consuming itself, without start-up and group join.
+        let (first, last) = (
+            read_stamp(consumer.port, 0).await,
+            read_stamp(consumer.port, BACKLOG - 1).await,
+        );
+        let consuming = first
+            .zip(last)
+            .map(|(a, b)| (b - a).rem_euclid(86_400_000.0))
+            .filter(|ms| *ms > 0.0);
+        let rate = consuming
+            .map(|ms| (BACKLOG - 1) as f64 / ms * 1000.0)
+            .filter(|_| caught_up);
+        let total_s = caught_up.then_some(total.as_secs_f64());
+        self.report.add(
+            "consumer throughput",
+            &[
+                (
+                    "50,000 backlog, first→last consumed",
+                    rate,
+                    "events/s",
+                    Info("report"),
+                    "",
+                ),
+                ("start → caught up, join included", total_s, "s", Info("report"), ""),
+            ],
+        );
+        let rss = rss_mib(&consumer);
+        let metric = "consumer RSS after catching up 50,000 (MAX_RETAINED_EVENTS=50000)";
+        self.report
+            .add("footprint", &[(metric, rss, "MiB", Info("bounded"), "")]);
+        self.report.note(format!(
+            "Writing the 50,000-event backlog straight to Kafka (rskafka, 2000 per request) took {:.2} s. A fresh \
+             consumer's start → caught up includes its group join, which Tansu holds for max(1 s, session/2) = 5 s \
+             at the default SESSION_TIMEOUT_MS.",
+            produced.as_secs_f64()
+        ));
+        if let (Some(full), Some(idle)) = (rss, self.idle_consumer_rss) {
+            let per_event = (full - idle) * 1024.0 / BACKLOG as f64;
+            self.report.note(format!(
+                "A retained event costs about {per_event:.2} KiB of RSS (from the two rows)."
+            ));
+        }
+        (
+            produced,
+            consuming.map_or(total, |ms| Duration::from_secs_f64(ms / 1000.0)),
+        )
+    }
+
+    /// Scenario 4: a consumer with the default MAX_RETAINED_EVENTS reading a large backlog that nobody polls.
+    /// Returns the backlog's topic and size, our catch-up rate and our RSS once caught up.
+    async fn big_backlog(&mut self, per_50k: Duration) -> (&'static str, u64, Option<f64>, Option<f64>) {
+        let estimate = per_50k.mul_f64((BIG_BACKLOG / BACKLOG) as f64);
+        let mut count = BIG_BACKLOG;
+        if estimate > BIG_BACKLOG_BUDGET {
+            let share = BIG_BACKLOG_BUDGET.as_secs_f64() / estimate.as_secs_f64();
+            count = (BIG_BACKLOG as f64 * share) as u64 / 10_000 * 10_000;
+            self.report.note(format!(
+                "The 1,000,000-event backlog was scaled to {}: producing and consuming 50,000 took {:.1} s, so \
+                 1,000,000 would take about {:.0} s.",
+                grouped(count),
+                per_50k.as_secs_f64(),
+                estimate.as_secs_f64()
+            ));
+        }
+        let produced = produce_direct(&self.broker, "million", count).await;
+        let consumer = self
+            .consumer("million", "bench-million", &[("AUTO_OFFSET_RESET", "earliest")])
+            .await;
+        let start = Instant::now();
+        let rate = catch_up_rate(consumer.port, count, Duration::from_secs(90)).await;
+        let (caught_up, waited) = (rate.is_some(), start.elapsed().as_secs_f64());
+        let metric = format!(
+            "consumer RSS holding {} unread events (default retention)",
+            grouped(count)
+        );
+        let rss = rss_mib(&consumer);
+        self.report
+            .add("footprint", &[(&metric, rss, "MiB", Info("bounded"), "50 MiB idle")]);
+        let outcome = if caught_up { "caught up" } else { "had NOT caught up" };
+        let peak = proc_status_mib(&consumer, "VmHWM:").unwrap_or(f64::NAN);
+        self.report.note(format!(
+            "Big backlog: writing {} events took {:.1} s; the consumer {outcome} {waited:.1} s after /ping (join \
+             included); its peak RSS (VmHWM) was {peak:.1} MiB.",
+            grouped(count),
+            produced.as_secs_f64()
+        ));
+        ("million", count, rate, rss)
+    }
+
+    /// Scenario 5: two consumers of one group, the leader gets `signal`; how long until the survivor has new
+    /// events of both partitions? Returns the survivor.
+    async fn handover(&mut self, pair: [Service; 2], signal: &'static str) -> Service {
+        let ports = [pair[0].port, pair[1].port];
+        if !wait_assigned(&ports, 2, Duration::from_secs(30)).await {
+            self.report.note(format!(
+                "hand-over (SIG{signal}): the consumers did not own a partition each in 30 s"
+            ));
+        }
+        let second_leads = get_json(ports[1], "/status").await.is_some_and(|s| s["leader"] == true);
+        let [first, second] = pair;
+        let (mut victim, survivor) = if second_leads { (second, first) } else { (first, second) };
+        let mut cursor = 0;
+        read_new(survivor.port, &mut cursor).await;
+        // Ids unique to this round, so events redelivered from an earlier round never count.
+        let first_id = if signal == "INT" { 1_000_000 } else { 2_000_000 };
+        let (next_id, stop) = (Arc::new(AtomicU64::new(first_id)), Arc::new(AtomicBool::new(false)));
+        let poster = tokio::spawn(keep_posting(self.producer.port, next_id.clone(), stop.clone()));
+        sleep(Duration::from_millis(200)).await;
+
+        let signalled_at = Instant::now();
+        let first_after = next_id.load(Ordering::SeqCst);
+        let exit = tokio::task::spawn_blocking(move || (victim.signal(signal), signalled_at.elapsed()));
+        let mut partitions = BTreeSet::new();
+        while partitions.len() < 2 && signalled_at.elapsed() < Duration::from_secs(20) {
+            for event in read_new(survivor.port, &mut cursor).await {
+                if event["event"]["id"].as_u64().is_some_and(|id| id >= first_after) {
+                    partitions.insert(event["partition"].as_i64());
+                }
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        let handed_over = (partitions.len() == 2).then(|| signalled_at.elapsed().as_secs_f64());
+        stop.store(true, Ordering::SeqCst);
+        let _ = poster.await;
+
+        let (status, exited) = exit.await.expect("signalling the consumer");
+        let session_s = self.handover_session_ms as f64 / 1000.0;
+        let (bound, original) = if signal == "INT" {
+            (1.5, "7 s")
+        } else {
+            (session_s + 1.0, "15.7 s")
+        };
+        let metric = format!("SIG{signal} of the leader → survivor has new events of both partitions");
+        self.report
+            .add("hand-over", &[(&metric, handed_over, "s", AtMost(bound), original)]);
+        let exited = millis(exited);
+        self.report.note(format!(
+            "hand-over SIG{signal}: the signalled consumer exited {exited:.1} ms later ({status})."
+        ));
+        survivor
+    }
+
+    fn startup_and_size_rows(&mut self) {
+        for binary in ["producer", "consumer"] {
+            let mut times: Vec<f64> = self.startups.iter().filter(|s| s.0 == binary).map(|s| s.1).collect();
+            times.sort_by(f64::total_cmp);
+            let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+            let metric = format!(
+                "{binary}: start → /ping 200, worst of {} (median {median:.1} ms)",
+                times.len()
+            );
+            self.report.add(
+                "footprint",
+                &[(&metric, times.last().copied(), "ms", AtMost(50.0), "5.6 s")],
+            );
+        }
+        for (name, path) in [("producer", PRODUCER), ("consumer", CONSUMER)] {
+            let size = std::fs::metadata(path).map(|m| m.len() as f64 / 1e6).ok();
+            self.report.add("binary size", &[(name, size, "MB", AtMost(10.0), "")]);
+        }
+    }
+}
+
+/// The machine's 1-minute load average (other work on the machine skews every figure).
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split(' ').next().unwrap_or("?").to_string()
+}
+
+async fn run() -> Report {
+    let load_before = load_average();
+    let flavor = flavor_from_env();
+    let broker = Cluster::of(flavor, true).await;
+    for topic in ["first-topic", "load", "backlog", "million", "handover"] {
+        broker.create_topic(topic, 2).await;
+    }
+    let start = Instant::now();
+    let address = broker.bootstrap();
+    // The batcher logs each Produce request at debug level: the throughput scenario reads batch sizes from it.
+    let log = ("RUST_LOG", "info,kafka_lab::produce::batch=debug");
+    let producer = Service::start(PRODUCER, &[("KAFKA_BOOTSTRAP_SERVERS", &address), log]).await;
+    let startups = vec![("producer", millis(start.elapsed()))];
+    let mut report = Report::default();
+    let idle = rss_mib(&producer);
+    report.add(
+        "footprint",
+        &[("producer RSS, idle after start", idle, "MiB", AtMost(8.0), "50 MiB")],
+    );
+    // Apache Kafka refuses sessions under 6 s (group.min.session.timeout.ms).
+    let handover_session_ms = match flavor {
+        Flavor::Kafka => 6000,
+        Flavor::Tansu => 2000,
+    };
+    let mut bench = Bench {
+        broker,
+        handover_session_ms,
+        producer,
+        report,
+        startups,
+        idle_consumer_rss: None,
+        best_post_rate: 0.0,
+    };
+
+    bench.latency().await;
+    bench.producer_throughput().await;
+    let (produce_50k, consume_50k) = bench.consumer_throughput().await;
+    let backlog = bench.big_backlog(produce_50k + consume_50k).await;
+    if flavor == Flavor::Kafka {
+        let post_rate = bench.best_post_rate;
+        bench.kafka_tools(kafka_tools::Ours { post_rate, backlog }).await;
+    }
+
+    let session = handover_session_ms.to_string();
+    let env = [("SESSION_TIMEOUT_MS", session.as_str())];
+    let first = bench.consumer("handover", "bench-handover", &env).await;
+    let second = bench.consumer("handover", "bench-handover", &env).await;
+    let survivor = bench.handover([first, second], "INT").await;
+    let newcomer = bench.consumer("handover", "bench-handover", &env).await;
+    bench.handover([survivor, newcomer], "KILL").await;
+    bench.report.note(format!(
+        "Hand-over consumers run with SESSION_TIMEOUT_MS={handover_session_ms} (heartbeat every {} ms, the \
+         default tenth); the signalled member is the group leader; an event is posted every 20 ms, dealt \
+         round-robin. The survivor hears of a rebalance at its next heartbeat; after SIGKILL the coordinator \
+         first expires the member (a session timeout after its last heartbeat).",
+        handover_session_ms / 10
+    ));
+    bench.report.note(match flavor {
+        Flavor::Tansu => {
+            "Tansu holds a rebalance's JoinGroup for max(1 s, session/2) = 1 s, so expect 1 s + \
+            0..0.2 s after SIGINT and about 2.8..3.2 s after SIGKILL."
+        }
+        Flavor::Kafka => {
+            "Apache Kafka completes a rebalance as soon as every member has rejoined, so expect \
+            about a heartbeat interval after SIGINT and a session timeout plus a heartbeat after SIGKILL."
+        }
+    });
+    bench.startup_and_size_rows();
+    bench.report.note(match flavor {
+        Flavor::Tansu => "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse.",
+        Flavor::Kafka => {
+            "Broker: Apache Kafka 4.4.0 (kafka/pom.xml), a controller and two brokers on loopback, \
+            topics with replication factor 2 (acks=all: every produce waits for both replicas)."
+        }
+    });
+    bench.report.note(
+        "Consumers use the default FETCH_MAX_WAIT_MS (20 ms). Start-up is timed around the test helper, which \
+         polls /ping every 10 ms.",
+    );
+    let load = format!(
+        "1-minute load average: {load_before} at the start, {} at the end",
+        load_average()
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    bench.report.note(format!("{load} ({cores} cores)."));
+    bench.report
+}
+
+/// `BROKER=kafka` measures on Apache Kafka, anything else (or nothing) on Tansu.
+fn flavor_from_env() -> Flavor {
+    match std::env::var("BROKER").as_deref() {
+        Ok("kafka") => Flavor::Kafka,
+        _ => Flavor::Tansu,
+    }
+}
+
+fn main() {
+    for path in [PRODUCER, CONSUMER] {
+        let hint = "build it first with `cargo build --release --bins` (`make bench` does)";
+        assert!(Path::new(path).exists(), "{path} is missing: {hint}");
+    }
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = runtime.block_on(run());
+    let runtime = started.elapsed();
+    let markdown = report.markdown(runtime);
+    println!("{markdown}");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).expect("creating target/bench");
+    let broker = format!("{:?}", flavor_from_env()).to_lowercase();
+    std::fs::write(dir.join(format!("report-{broker}.md")), &markdown).expect("writing the report");
+    let json = json!({ "runtime_s": runtime.as_secs_f64(), "producer": PRODUCER, "consumer": CONSUMER,
+        "rows": report.rows, "notes": report.notes });
+    let json = serde_json::to_string_pretty(&json).expect("encoding the report");
+    std::fs::write(dir.join(format!("report-{broker}.json")), json).expect("writing the report");
+    println!("Written to {}", dir.display());
+}
