@@ -78,6 +78,8 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             client,
             topic: config.topic.clone(),
             max_wait: config.fetch_max_wait,
+            min_bytes: config.fetch_min_bytes,
+            max_bytes: config.fetch_max_bytes,
             reset: config.offset_reset,
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),

@@ -4,6 +4,16 @@
 //! the page sets `clicked`, the producer adds `produced`, a consumer adds `consumed`. All three use the
 //! original workshop's format, `HH:MM:SS:mmm` in local 24-hour time (Python's `%H:%M:%S:%f` cut to
 //! milliseconds).
+//!
+//! Why chrono and not the `time` crate: `time` refuses to read the local UTC offset on Linux once a
+//! process has a second thread (`IndeterminateOffset`; reading it calls libc's `localtime_r`, which races
+//! with `setenv`), and both binaries are multi-threaded tokio programs. With `time`, the offset would
+//! have to be read once before the runtime starts and kept: after a daylight-saving change the stamps
+//! would be an hour off the page's `clicked` (the browser follows the change) until a restart. chrono
+//! reads the zone (`TZ`, `/etc/localtime`) itself, in Rust, re-checking it every second, and is in the
+//! binary anyway (rskafka's record timestamps are chrono types), so `time` would add about six crates
+//! (with its `local-offset` feature) and remove one (`iana-time-zone`). In a `FROM scratch` image there
+//! is no zone file and both give UTC.
 
 use serde_json::{Map, Value};
 

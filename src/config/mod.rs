@@ -150,6 +150,18 @@ pub const CONSUMER_VARS: &[EnvVar] = &[
         help: "How long the broker may hold a fetch while waiting for new events.",
     },
     EnvVar {
+        name: "FETCH_MIN_BYTES",
+        default: Some("1"),
+        expects: "bytes, 1 to 1048576",
+        help: "How much new data a fetch waits for (up to FETCH_MAX_WAIT_MS) before the broker answers.",
+    },
+    EnvVar {
+        name: "FETCH_MAX_BYTES",
+        default: Some("1048576"),
+        expects: "bytes, 1024 to 67108864",
+        help: "The most data one fetch of one partition returns.",
+    },
+    EnvVar {
         name: "MAX_RETAINED_EVENTS",
         default: Some("10000"),
         expects: "a count, 1 or more",
@@ -215,6 +227,8 @@ pub struct ConsumerConfig {
     pub group_protocol: ProtocolSettings,
     pub auto_commit_interval: Duration,
     pub fetch_max_wait: Duration,
+    pub fetch_min_bytes: i32,
+    pub fetch_max_bytes: i32,
     pub max_retained_events: usize,
     pub max_retained_bytes: usize,
 }
@@ -244,6 +258,8 @@ struct RawConsumer {
     group_remote_assignor: Option<String>,
     auto_commit_interval_ms: Option<String>,
     fetch_max_wait_ms: Option<String>,
+    fetch_min_bytes: Option<String>,
+    fetch_max_bytes: Option<String>,
     max_retained_events: Option<String>,
     max_retained_bytes: Option<String>,
 }
@@ -313,6 +329,8 @@ impl ConsumerConfig {
                 1..=3_600_000,
             )?,
             fetch_max_wait: millis("FETCH_MAX_WAIT_MS", raw.fetch_max_wait_ms, 20, 1..=10_000)?,
+            fetch_min_bytes: parse_number("FETCH_MIN_BYTES", raw.fetch_min_bytes, 1, 1..=1 << 20)? as i32,
+            fetch_max_bytes: parse_number("FETCH_MAX_BYTES", raw.fetch_max_bytes, 1 << 20, 1024..=64 << 20)? as i32,
             max_retained_events: parse_number("MAX_RETAINED_EVENTS", raw.max_retained_events, 10_000, 1..=10_000_000)?
                 as usize,
             max_retained_bytes: parse_number(

@@ -17,6 +17,7 @@
 //! topic created again), the loop applies the reset policy, visibly (see [`crate::notices`]).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use rskafka::record::RecordAndOffset;
 
 use super::batches::{self, Codec, Fetched, NoRecords};
 use super::start::{listed_partition_client, resolve_reset};
-use super::{lock, FetchContext, Progress, StartError, FETCH_MAX_BYTES, ONE_BATCH, RETRY_PAUSE};
+use super::{lock, FetchContext, Progress, StartError, ONE_BATCH, RETRY_PAUSE};
 use crate::event;
 use crate::notices::{Reset, TOPIC_CHECK};
 use crate::store::RecordMeta;
@@ -157,15 +158,20 @@ impl FetchLoop {
         }
     }
 
-    /// Fetches at `position`, at most [`FETCH_MAX_BYTES`] and no more than the store has room for. When a
+    /// Fetches at `position`, at most `max_bytes` and no more than the store has room for. When a
     /// batch in the answer cannot be read, fetches the batch at `position` alone: the batches before the
     /// unreadable one are still delivered, and the answer says what sits at `position`. From then on, until
     /// caught up, one batch at a time.
     async fn fetch(&mut self, client: &PartitionClient, position: i64) -> Fetched {
         let max_wait = self.context.max_wait.as_millis() as i32;
         if !self.batch_by_batch {
-            let room = self.context.store.room_bytes().clamp(1, FETCH_MAX_BYTES as usize) as i32;
-            let fetched = fetch_records(client, position, room, max_wait).await;
+            let room = self
+                .context
+                .store
+                .room_bytes()
+                .clamp(1, self.context.max_bytes as usize) as i32;
+            let bytes = self.context.min_bytes.min(room)..room;
+            let fetched = fetch_records(client, position, bytes, max_wait).await;
             if !fetched.hit_unreadable_batch() {
                 return fetched;
             }
@@ -336,15 +342,19 @@ impl FetchLoop {
     }
 }
 
-/// One fetch of at most `max_bytes` at `position`, sorted into what the fetch loop acts on.
+/// One fetch at `position` that waits for `bytes.start` bytes (or `max_wait_ms`) and returns at most
+/// `bytes.end`, sorted into what the fetch loop acts on.
 pub(super) async fn fetch_records(
     client: &PartitionClient,
     position: i64,
-    max_bytes: i32,
+    bytes: Range<i32>,
     max_wait_ms: i32,
 ) -> Fetched {
-    // rskafka takes the byte limits as a range: at least 1 byte (or wait up to max_wait), below the end.
-    match client.fetch_records(position, 1..max_bytes + 1, max_wait_ms).await {
+    // rskafka's range excludes its end; ours includes it.
+    match client
+        .fetch_records(position, bytes.start..bytes.end + 1, max_wait_ms)
+        .await
+    {
         Ok((records, high_watermark)) => Fetched::Records {
             records,
             high_watermark,

@@ -54,10 +54,8 @@ mod start;
 use fetch_loop::FetchLoop;
 pub use start::{starting_offsets, StartError};
 
-/// The most bytes one fetch may return.
-const FETCH_MAX_BYTES: i32 = 1024 * 1024;
-/// A fetch limited to one byte returns exactly one whole batch: the one holding the requested offset.
-const ONE_BATCH: i32 = 1;
+/// A fetch of at least and at most one byte returns exactly one whole batch: the one holding the requested offset.
+const ONE_BATCH: std::ops::Range<i32> = 1..1;
 /// Pause after a failed fetch before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
@@ -79,6 +77,10 @@ pub struct FetchContext {
     pub client: Arc<Client>,
     pub topic: String,
     pub max_wait: Duration,
+    /// A fetch is answered once this much data is there (or `max_wait` passed): `FETCH_MIN_BYTES`.
+    pub min_bytes: i32,
+    /// The most one fetch returns (`FETCH_MAX_BYTES`), less when the store has less room.
+    pub max_bytes: i32,
     pub reset: OffsetReset,
     pub store: Arc<Store>,
     /// Messages that were not JSON objects, over the life of the process.

@@ -10,6 +10,8 @@
 
 use rskafka::client::error::{Error as KafkaError, ProtocolError, RequestError};
 
+use super::batch::BatchError;
+
 /// Why an event was not acknowledged, as the HTTP answer says it.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -68,10 +70,21 @@ pub(super) fn before_sending(error: KafkaError) -> Failure {
     }
 }
 
+/// Reads the failure of the batch an event travelled in (every event of the batch gets the same answer).
+pub(super) fn from_batch(error: BatchError) -> Failure {
+    match error {
+        BatchError::Kafka(error) => after_sending(&error),
+        BatchError::NoAnswer(timeout) => Failure::Lost(format!("no acknowledgement within {timeout:?}")),
+        BatchError::BadAnswer(reason) => Failure::Final(SendError::Unconfirmed(reason)),
+        BatchError::Stopped => Failure::Refused("the partition's sender had stopped".into()),
+        BatchError::Abandoned => Failure::Lost("the partition's sender stopped before the answer came".into()),
+    }
+}
+
 /// Reads the error of a Produce request (sent exactly once: the producer's client does not retry).
-pub(super) fn after_sending(error: KafkaError) -> Failure {
+pub(super) fn after_sending(error: &KafkaError) -> Failure {
     let reason = error.to_string();
-    let Some(inner) = unwrap_retry(&error) else {
+    let Some(inner) = unwrap_retry(error) else {
         return Failure::Lost(reason);
     };
     match inner {
@@ -157,30 +170,30 @@ mod tests {
     fn a_broken_connection_after_sending_may_have_written() {
         let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof");
         let error = retried(KafkaError::Request(RequestError::IO(io)));
-        assert!(matches!(after_sending(error), Failure::Lost(_)));
-        assert!(matches!(after_sending(KafkaError::Timeout), Failure::Lost(_)));
+        assert!(matches!(after_sending(&error), Failure::Lost(_)));
+        assert!(matches!(after_sending(&KafkaError::Timeout), Failure::Lost(_)));
     }
 
     #[test]
     fn broker_codes_say_whether_the_batch_was_appended() {
         assert!(matches!(
-            after_sending(server_error(ProtocolError::RequestTimedOut)),
+            after_sending(&server_error(ProtocolError::RequestTimedOut)),
             Failure::Final(SendError::Unconfirmed(_))
         ));
         assert!(matches!(
-            after_sending(retried(server_error(ProtocolError::NotLeaderOrFollower))),
+            after_sending(&retried(server_error(ProtocolError::NotLeaderOrFollower))),
             Failure::Refused(_)
         ));
         assert!(matches!(
-            after_sending(server_error(ProtocolError::MessageTooLarge)),
+            after_sending(&server_error(ProtocolError::MessageTooLarge)),
             Failure::Final(SendError::TooLarge(_))
         ));
         assert!(matches!(
-            after_sending(retried(server_error(ProtocolError::UnknownTopicOrPartition))),
+            after_sending(&retried(server_error(ProtocolError::UnknownTopicOrPartition))),
             Failure::UnknownTopic
         ));
         assert!(matches!(
-            after_sending(server_error(ProtocolError::InvalidRecord)),
+            after_sending(&server_error(ProtocolError::InvalidRecord)),
             Failure::Final(SendError::NotSent(_))
         ));
     }

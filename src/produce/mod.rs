@@ -22,17 +22,20 @@
 //! `auto.create.topics.enable=false`): a partition client is only made for a topic that was just listed.
 //!
 //! Connections are made once and reused: one rskafka [`Client`] for the cluster and one [`PartitionClient`]
-//! per partition written to. A partition connection idle for over a second is checked (ListOffsets) before
-//! an event goes out on it, so a broker that died while nobody was sending is found before anything is sent.
+//! per partition written to, with its [`Batcher`]: a task that keeps one Produce request in flight and sends
+//! what arrives meanwhile together in the next one (see [`batch`]). A partition connection idle for over a
+//! second is checked (ListOffsets) before an event goes out on it, so a broker that died while nobody was
+//! sending is found before anything is sent.
 
 pub mod answer;
+pub mod batch;
 pub mod health;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
 use rskafka::record::Record;
 use serde::Serialize;
@@ -46,6 +49,7 @@ pub use health::KafkaStatus;
 use crate::kafka;
 use crate::partitioner::{partition_for_key, RoundRobin};
 use answer::Failure;
+use batch::Batcher;
 use health::{Health, PROBE_INTERVAL};
 
 /// How long a topic list is trusted (see the module docs for why it is short).
@@ -91,10 +95,11 @@ struct TopicCache {
     round_robin: HashMap<String, Arc<RoundRobin>>,
 }
 
-/// The connection to one partition's leader, and when it last answered (a std mutex: one `Instant`,
-/// never held across an `.await`).
+/// The connection to one partition's leader, its batching sender, and when it last answered (a std mutex:
+/// one `Instant`, never held across an `.await`).
 struct Leader {
-    client: PartitionClient,
+    client: Arc<PartitionClient>,
+    batcher: Batcher,
     answered_at: StdMutex<Instant>,
 }
 
@@ -213,24 +218,21 @@ impl Producer {
             headers: BTreeMap::new(),
             timestamp: rskafka::chrono::Utc::now(),
         };
-        let produce = target.leader.client.produce(vec![record], Compression::NoCompression);
+        let produce = target.leader.batcher.send(record);
         let stopped = async {
             stopping.cancelled().await;
             tokio::time::sleep(STOP_GRACE).await;
         };
-        let offsets = tokio::select! {
+        let offset = tokio::select! {
             produced = timeout_at(deadline, produce) => produced.map_err(|_| {
                 Failure::Lost(format!("no acknowledgement within {:?}", self.request_timeout))
-            })?.map_err(answer::after_sending)?,
+            })?.map_err(answer::from_batch)?,
             () = stopped => return Err(Failure::Final(SendError::Unconfirmed(
                 "the producer is stopping and the acknowledgement did not come in time".into()
             ))),
         };
         target.leader.answered();
         self.health.reachable();
-        let offset = *offsets
-            .first()
-            .ok_or_else(|| Failure::Lost("the broker acknowledged no offset".into()))?;
         self.topics.lock().await.written.insert(topic.to_string());
         Ok(Delivery {
             topic: topic.to_string(),
@@ -331,7 +333,9 @@ impl Producer {
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(answer::before_sending)?;
+        let created = Arc::new(created);
         let leader = Arc::new(Leader {
+            batcher: Batcher::start(Arc::clone(&created), self.request_timeout),
             client: created,
             answered_at: StdMutex::new(Instant::now()),
         });

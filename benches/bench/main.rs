@@ -3,16 +3,22 @@
 //! fails on slowness, only when it cannot measure at all (no broker, no binary). The report is printed as
 //! markdown and written to `target/bench/report-<broker>.{md,json}`.
 //!
-//! Scenarios, in order: click→consumed latency, producer throughput, consumer catch-up, a consumer holding
-//! a large unread backlog, hand-over after SIGINT and SIGKILL (on Apache Kafka under both group protocols,
-//! and the pause of a partition that did not move during a rebalance, see `bench/protocols.rs`), then
-//! start-up times and binary sizes.
+//! Scenarios, in order: click→consumed latency, producer throughput at 1 to 256 clients (`throughput.rs`),
+//! consumer catch-up, a consumer holding a large backlog, on Apache Kafka its own tools and Java consumer on
+//! the same topics (`kafka_tools.rs`), hand-over after SIGINT and SIGKILL (on Apache Kafka under both group
+//! protocols, and the pause of a partition that did not move during a rebalance, `protocols.rs`), then
+//! start-up times and binary sizes. `load.rs` makes the load, `probe.rs` reads the services, `report.rs`
+//! writes the report.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
-#[path = "bench/protocols.rs"]
+mod kafka_tools;
+mod load;
+mod probe;
 mod protocols;
+mod report;
+mod throughput;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,330 +27,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_lab::event::wall_clock;
-use rskafka::client::partition::{Compression, UnknownTopicHandling};
-use rskafka::record::Record;
-use serde_json::{json, Value};
+use load::{keep_posting, produce_direct};
+use probe::*;
+use report::{grouped, millis, quantile, Report, Target};
+use serde_json::json;
 use support::{http, Cluster, Flavor, Service};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::time::sleep;
+use Target::{AtMost, Info};
 
 const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 const LATENCY_EVENTS: u64 = 200;
 const WARM_UP_EVENTS: u64 = 4;
-const LOAD_CLIENTS: usize = 8;
-const LOAD_DURATION: Duration = Duration::from_secs(10);
 const BACKLOG: u64 = 50_000;
 const BIG_BACKLOG: u64 = 1_000_000;
 /// Producing plus consuming the big backlog may take this long; beyond it the backlog is scaled down.
 const BIG_BACKLOG_BUDGET: Duration = Duration::from_secs(50);
-
-/// A target beside a figure: an upper bound that is checked, or a description that is not.
-#[derive(Clone, Copy)]
-enum Target {
-    AtMost(f64),
-    Info(&'static str),
-}
-use Target::{AtMost, Info};
-
-/// One report line: metric, value (`None`: it never happened, e.g. a timeout), unit, target, original figure.
-type Row<'a> = (&'a str, Option<f64>, &'a str, Target, &'a str);
-
-#[derive(Default)]
-struct Report {
-    rows: Vec<Value>,
-    notes: Vec<String>,
-}
-
-impl Report {
-    fn add(&mut self, scenario: &str, rows: &[Row]) {
-        for &(metric, value, unit, target, original) in rows {
-            let (target, met) = match target {
-                AtMost(bound) => (
-                    format!("≤ {}", number(bound, unit)),
-                    Some(value.is_some_and(|v| v <= bound)),
-                ),
-                Info(text) => (text.to_string(), None),
-            };
-            let measured = value.map_or("not reached".into(), |v| number(v, unit));
-            self.rows.push(
-                json!({ "scenario": scenario, "metric": metric, "value": value, "unit": unit,
-                "measured": measured, "target": target, "met": met, "original": original }),
-            );
-        }
-    }
-
-    fn note(&mut self, note: impl Into<String>) {
-        self.notes.push(note.into());
-    }
-
-    fn markdown(&self, runtime: Duration) -> String {
-        let mut out = String::from("| scenario | metric | measured | target | ok | original (Python) |\n");
-        out += "|---|---|---|---|---|---|\n";
-        for row in &self.rows {
-            let ok = match row["met"].as_bool() {
-                Some(true) => "✅",
-                Some(false) => "❌",
-                None => "",
-            };
-            let cells = ["scenario", "metric", "measured", "target", "ok", "original"].map(|key| {
-                if key == "ok" {
-                    ok
-                } else {
-                    row[key].as_str().unwrap_or_default()
-                }
-            });
-            out += &format!("| {} |\n", cells.join(" | "));
-        }
-        out += &format!(
-            "\nBenchmark runtime: {:.1} s (excluding the build).\n\nNotes:\n",
-            runtime.as_secs_f64()
-        );
-        self.notes.iter().for_each(|note| out += &format!("- {note}\n"));
-        out
-    }
-}
-
-fn number(value: f64, unit: &str) -> String {
-    match unit {
-        "ms" | "MiB" => format!("{value:.1} {unit}"),
-        "s" | "MB" => format!("{value:.2} {unit}"),
-        _ => format!("{} {unit}", grouped(value.round() as u64)),
-    }
-}
-
-/// 1000000 as "1,000,000".
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-/// The `q` quantile (nearest rank) of a sorted list, in milliseconds.
-fn quantile(sorted: &[Duration], q: f64) -> Option<f64> {
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.max(1) - 1).map(|d| millis(*d))
-}
-
-/// Resident memory of a running service, from `/proc/<pid>/status`.
-fn rss_mib(service: &Service) -> Option<f64> {
-    proc_status_mib(service, "VmRSS:")
-}
-
-/// A memory field of `/proc/<pid>/status` (`VmRSS:` now, `VmHWM:` the peak), in MiB.
-fn proc_status_mib(service: &Service, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", service.pid()?)).ok()?;
-    let kib = status.lines().find_map(|l| l.strip_prefix(field))?;
-    Some(kib.trim().trim_end_matches("kB").trim().parse::<f64>().ok()? / 1024.0)
-}
-
-/// `HH:MM:SS:mmm` (the events' stamps) as milliseconds since midnight.
-fn stamp_ms(stamp: &str) -> Option<f64> {
-    let parts: Vec<f64> = stamp.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, s, ms] = parts[..] else { return None };
-    Some(((h * 60.0 + m) * 60.0 + s) * 1000.0 + ms)
-}
-
-async fn get_json(port: u16, path: &str) -> Option<Value> {
-    let reply = http::get(port, path).await.ok().filter(|r| r.status == 200)?;
-    serde_json::from_str(&reply.body).ok()
-}
-
-/// The events a consumer received after `cursor` (non-destructive `/events`), moving the cursor past them.
-async fn read_new(port: u16, cursor: &mut u64) -> Vec<Value> {
-    let mut events = Vec::new();
-    while let Some(page) = get_json(port, &format!("/events?after={cursor}&limit=5000")).await {
-        let batch = page["events"].as_array().cloned().unwrap_or_default();
-        *cursor = page["next"].as_u64().unwrap_or(*cursor);
-        let full = batch.len() == 5000;
-        events.extend(batch);
-        if !full {
-            break;
-        }
-    }
-    events
-}
-
-/// `(partitions owned, sum of positions, every owned partition has lag 0)` from `/status`.
-fn progress(status: &Value) -> (usize, u64, bool) {
-    let partitions = status["partitions"].as_array().cloned().unwrap_or_default();
-    let consumed = partitions.iter().filter_map(|p| p["position"].as_u64()).sum();
-    let caught_up = partitions.iter().all(|p| p["lag"].as_i64() == Some(0));
-    (partitions.len(), consumed, caught_up)
-}
-
-/// Waits until the consumers are stable, each owns a partition, all `partitions` are owned, and every
-/// position is known (so "latest" is resolved before anything is posted).
-async fn wait_assigned(ports: &[u16], partitions: usize, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        let (mut owned, mut ready) = (0, true);
-        for &port in ports {
-            let status = get_json(port, "/status").await.unwrap_or_default();
-            let (count, _, _) = progress(&status);
-            let owns = status["partitions"].as_array().cloned().unwrap_or_default();
-            ready &= status["state"] == "stable" && count > 0 && owns.iter().all(|p| p["position"].is_i64());
-            owned += count;
-        }
-        if ready && owned == partitions {
-            return true;
-        }
-        sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
-
-/// Polls `/status` until both partitions are read to the end and `count` events were consumed.
-async fn wait_caught_up(port: u16, count: u64, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        let (owned, consumed, caught_up) = progress(&get_json(port, "/status").await.unwrap_or_default());
-        if owned == 2 && caught_up && consumed >= count {
-            return true;
-        }
-        sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
-
-/// Polls every millisecond until one of the consumers shows event `id`; gives up after 5 s.
-async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start: Instant) -> bool {
-    while start.elapsed() < Duration::from_secs(5) {
-        for (port, cursor) in ports.iter().zip(cursors.iter_mut()) {
-            if read_new(*port, cursor).await.iter().any(|e| e["event"]["id"] == id) {
-                return true;
-            }
-        }
-        sleep(Duration::from_millis(1)).await;
-    }
-    false
-}
-
-/// The `consumed` stamp (ms since midnight) of the event with sequence number `after + 1`.
-async fn read_stamp(port: u16, after: u64) -> Option<f64> {
-    let page = get_json(port, &format!("/events?after={after}&limit=1")).await?;
-    stamp_ms(page["events"][0]["event"]["consumed"].as_str()?)
-}
-
-/// A keep-alive HTTP/1.1 client for `POST /` that reads `Content-Length` bodies.
-struct KeepAlive {
-    port: u16,
-    stream: BufReader<TcpStream>,
-}
-
-impl KeepAlive {
-    async fn connect(port: u16) -> std::io::Result<Self> {
-        let stream = BufReader::new(TcpStream::connect(("127.0.0.1", port)).await?);
-        Ok(Self { port, stream })
-    }
-
-    /// Posts `body` and returns the response status.
-    async fn post(&mut self, body: &str) -> std::io::Result<u16> {
-        let head = format!("POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", self.port);
-        let request = format!(
-            "{head}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.get_mut().write_all(request.as_bytes()).await?;
-        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-        let mut line = String::new();
-        if self.stream.read_line(&mut line).await? == 0 {
-            return Err(bad("connection closed"));
-        }
-        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok());
-        let status = status.ok_or_else(|| bad("bad status line"))?;
-        let mut length = 0;
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).await?;
-            match line.trim_end().split_once(':') {
-                Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
-                    length = value.trim().parse().map_err(|_| bad("bad content-length"))?
-                }
-                None => break,
-                _ => {}
-            }
-        }
-        self.stream.read_exact(&mut vec![0; length]).await?;
-        Ok(status)
-    }
-}
-
-/// One of the load clients: posts over one keep-alive connection until `deadline`, reconnecting on errors.
-async fn load_client(port: u16, client: usize, deadline: Instant, counts: Arc<[AtomicU64; 2]>) {
-    let (mut connection, mut id) = (None, 0);
-    while Instant::now() < deadline {
-        if connection.is_none() {
-            connection = KeepAlive::connect(port).await.ok();
-        }
-        let Some(open) = connection.as_mut() else {
-            counts[1].fetch_add(1, Ordering::Relaxed);
-            sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        id += 1;
-        let body = json!({ "topic": "load", "id": id, "client": client, "clicked": wall_clock() });
-        let status = open.post(&body.to_string()).await;
-        if status.is_err() {
-            connection = None;
-        }
-        let ok = status.is_ok_and(|s| (200..300).contains(&s));
-        counts[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Posts `{"topic": "handover", "id": n}` about every 20 ms until `stop`.
-async fn keep_posting(port: u16, next_id: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
-    let mut ticker = tokio::time::interval(Duration::from_millis(20));
-    while !stop.load(Ordering::SeqCst) {
-        ticker.tick().await;
-        let id = next_id.fetch_add(1, Ordering::SeqCst);
-        let _ = http::post_json(port, "/", &json!({ "topic": "handover", "id": id }).to_string()).await;
-    }
-}
-
-/// Writes `count` small JSON events straight to Kafka (both partitions at once, 2000 per request: requests
-/// of about 10 to 64 KB stall ~40 ms on loopback, as rskafka writes a frame's length and body separately
-/// without TCP_NODELAY).
-async fn produce_direct(broker: &Cluster, topic: &str, count: u64) -> Duration {
-    let client = broker.client().await;
-    let start = Instant::now();
-    let per_partition = |partition: i32| {
-        let client = &client;
-        async move {
-            let writer = client
-                .partition_client(topic, partition, UnknownTopicHandling::Error)
-                .await;
-            let writer = writer.expect("partition client");
-            let ids: Vec<u64> = (partition as u64..count).step_by(2).collect();
-            for chunk in ids.chunks(2000) {
-                let records = chunk.iter().map(|id| Record {
-                    key: None,
-                    value: Some(json!({ "id": id, "clicked": wall_clock() }).to_string().into_bytes()),
-                    headers: Default::default(),
-                    timestamp: rskafka::chrono::Utc::now(),
-                });
-                writer
-                    .produce(records.collect(), Compression::NoCompression)
-                    .await
-                    .expect("produce");
-            }
-        }
-    };
-    tokio::join!(per_partition(0), per_partition(1));
-    start.elapsed()
-}
 
 /// The run: one broker, one producer, consumers started per scenario.
 struct Bench {
@@ -356,6 +54,8 @@ struct Bench {
     /// (binary, milliseconds from spawn to the first `/ping` 200) of every service started.
     startups: Vec<(&'static str, f64)>,
     idle_consumer_rss: Option<f64>,
+    /// The best acknowledged POST/s of the throughput scenario.
+    best_post_rate: f64,
 }
 
 impl Bench {
@@ -442,33 +142,6 @@ impl Bench {
         times
     }
 
-    /// Scenario 2: eight keep-alive clients posting as fast as they can for ten seconds.
-    async fn producer_throughput(&mut self) {
-        let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-        let deadline = Instant::now() + LOAD_DURATION;
-        let port = self.producer.port;
-        let clients: Vec<_> = (0..LOAD_CLIENTS)
-            .map(|c| tokio::spawn(load_client(port, c, deadline, counts.clone())))
-            .collect();
-        for client in clients {
-            let _ = client.await;
-        }
-        let [ok, errors] = [0, 1].map(|i| counts[i].load(Ordering::Relaxed) as f64);
-        let rate = Some(ok / LOAD_DURATION.as_secs_f64());
-        self.report.add(
-            "producer throughput",
-            &[
-                ("8 keep-alive clients, 10 s: 2xx", rate, "req/s", Info("report"), ""),
-                ("errors (non-2xx or I/O)", Some(errors), "errors", AtMost(0.0), ""),
-            ],
-        );
-        let rss = rss_mib(&self.producer);
-        self.report.add(
-            "footprint",
-            &[("producer RSS after the throughput run", rss, "MiB", Info("bounded"), "")],
-        );
-    }
-
     /// Scenario 3: a fresh group catches up a backlog written straight to Kafka. Returns (produce, consume) time.
     async fn consumer_throughput(&mut self) -> (Duration, Duration) {
         let produced = produce_direct(&self.broker, "backlog", BACKLOG).await;
@@ -531,7 +204,8 @@ impl Bench {
 
     /// Scenario 4: a consumer with the default retention reading a large backlog. Events no reader has had are
     /// never dropped (the consumer pauses until they are read), so a reader drains `GET /` meanwhile.
-    async fn big_backlog(&mut self, per_50k: Duration) {
+    /// Returns the backlog's topic and size, our catch-up rate and our RSS once caught up.
+    async fn big_backlog(&mut self, per_50k: Duration) -> (&'static str, u64, Option<f64>, Option<f64>) {
         let estimate = per_50k.mul_f64((BIG_BACKLOG / BACKLOG) as f64);
         let mut count = BIG_BACKLOG;
         if estimate > BIG_BACKLOG_BUDGET {
@@ -551,14 +225,15 @@ impl Bench {
             .await;
         let start = Instant::now();
         let port = consumer.port;
+        // A task: the reader drains on its own clock while the probe below watches `/status`.
         let reader = tokio::spawn(async move {
             loop {
                 let _ = http::get(port, "/").await;
                 sleep(Duration::from_millis(10)).await;
             }
         });
-        let caught_up = wait_caught_up(consumer.port, count, Duration::from_secs(90)).await;
-        let waited = start.elapsed().as_secs_f64();
+        let rate = catch_up_rate(consumer.port, count, Duration::from_secs(90)).await;
+        let (caught_up, waited) = (rate.is_some(), start.elapsed().as_secs_f64());
         reader.abort();
         let metric = format!(
             "consumer RSS after {} events drained by a reader (default retention)",
@@ -575,6 +250,7 @@ impl Bench {
             grouped(count),
             produced.as_secs_f64()
         ));
+        ("million", count, rate, rss)
     }
 
     /// Scenario 5: two consumers of one group, the leader gets `signal`; how long until the survivor has new
@@ -672,7 +348,9 @@ async fn run() -> Report {
     }
     let start = Instant::now();
     let address = broker.bootstrap();
-    let producer = Service::start(PRODUCER, &[("KAFKA_BOOTSTRAP_SERVERS", &address), ("RUST_LOG", "info")]).await;
+    // The batcher logs each Produce request at debug level: the throughput scenario reads batch sizes from it.
+    let log = ("RUST_LOG", "info,kafka_lab::produce::batch=debug");
+    let producer = Service::start(PRODUCER, &[("KAFKA_BOOTSTRAP_SERVERS", &address), log]).await;
     let startups = vec![("producer", millis(start.elapsed()))];
     let mut report = Report::default();
     let idle = rss_mib(&producer);
@@ -692,12 +370,17 @@ async fn run() -> Report {
         report,
         startups,
         idle_consumer_rss: None,
+        best_post_rate: 0.0,
     };
 
     bench.latency().await;
     bench.producer_throughput().await;
     let (produce_50k, consume_50k) = bench.consumer_throughput().await;
-    bench.big_backlog(produce_50k + consume_50k).await;
+    let backlog = bench.big_backlog(produce_50k + consume_50k).await;
+    if flavor == Flavor::Kafka {
+        let post_rate = bench.best_post_rate;
+        bench.kafka_tools(kafka_tools::Ours { post_rate, backlog }).await;
+    }
 
     let session = handover_session_ms.to_string();
     let env = [("SESSION_TIMEOUT_MS", session.as_str())];
