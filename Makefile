@@ -6,7 +6,7 @@ TANSU := .tools/bin/tansu
 # and two brokers, scripts/kafka-cluster.sh).
 BROKER ?= tansu
 
-.PHONY: help build release test lint pure-rust broker tools demo bench
+.PHONY: help build release test lint pure-rust broker tools demo bench chaos
 
 help:
 	@echo "make demo      build, start a local broker, the producer and two consumers; print the page's URL"
@@ -15,6 +15,7 @@ help:
 	@echo "make broker    a local broker on 127.0.0.1:9093 with first-topic (2 partitions)"
 	@echo "               BROKER=kafka: Apache Kafka, brokers on 127.0.0.1:9093 and 9094 (make demo BROKER=kafka too)"
 	@echo "make bench     measure latency, throughput, footprint and hand-over (BROKER=kafka: on Apache Kafka)"
+	@echo "make chaos     the fault suite on both brokers, 15 s of load around each fault (make test runs it with 3 s)"
 
 build:
 	$(CARGO) build
@@ -54,6 +55,10 @@ broker:
 
 demo: release
 	BROKER=$(BROKER) bash scripts/demo.sh
+
+# The fault suite (tests/chaos/) with a longer load than make test gives it; tables in target/chaos/.
+chaos: tools
+	CHAOS_SECONDS=$${CHAOS_SECONDS:-15} $(CARGO) test --test chaos -- --nocapture --test-threads=1
 
 bench: release
 	bash scripts/install-tansu.sh

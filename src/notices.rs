@@ -116,6 +116,18 @@ impl Notices {
         self.lock().missing.is_some()
     }
 
+    /// Which log of the topic is current: counts the times the topic came back after it was gone.
+    pub fn topic_epoch(&self) -> u32 {
+        self.lock().topic_epoch
+    }
+
+    /// Whether the log that was current at `epoch` is gone: the topic is missing now, or came back since
+    /// (deleted and created again). Offsets read in a log that is gone mean nothing in the next one.
+    pub fn log_gone_since(&self, epoch: u32) -> bool {
+        let inner = self.lock();
+        inner.missing.is_some() || inner.topic_epoch != epoch
+    }
+
     /// Remembers the offsets the group has for these partitions (committed, or read up to).
     pub fn offsets_known(&self, offsets: impl IntoIterator<Item = (i32, i64)>) {
         let mut inner = self.lock();
@@ -300,8 +312,12 @@ mod tests {
         notices.topic_listed("t", Some(2));
         notices.offsets_known([(0, 3)]);
         assert_eq!(notices.known_offset(0), Some((3, true)));
+        let epoch = notices.topic_epoch();
         notices.topic_listed("t", None);
+        assert!(notices.log_gone_since(epoch), "missing");
         notices.topic_listed("t", Some(2));
         assert_eq!(notices.known_offset(0), Some((3, false)));
+        assert!(notices.log_gone_since(epoch), "back, with a new log");
+        assert!(!notices.log_gone_since(notices.topic_epoch()));
     }
 }

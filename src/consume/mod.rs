@@ -155,6 +155,8 @@ pub struct Fetchers {
     context: Option<FetchContext>,
     store: Arc<Store>,
     notices: Arc<Notices>,
+    /// The topic's log these loops read ([`Notices::topic_epoch`]): once it is gone, nothing is committed.
+    topic_epoch: u32,
 }
 
 /// One running fetch loop: cancelled through its token, awaited through its handle.
@@ -172,6 +174,7 @@ impl Fetchers {
             context: Some(context.clone()),
             store: Arc::clone(&context.store),
             notices: Arc::clone(&context.notices),
+            topic_epoch: context.notices.topic_epoch(),
         };
         fetchers.add(starts);
         fetchers
@@ -186,6 +189,7 @@ impl Fetchers {
             context: None,
             store,
             notices: Arc::new(Notices::default()),
+            topic_epoch: 0,
         }
     }
 
@@ -238,6 +242,9 @@ impl Fetchers {
     /// The offset this member may commit for each partition: the **one** place every commit (auto-commit,
     /// revoke, shutdown) takes its offsets from. **Committed = processed**: it is the offset of the oldest
     /// event no reader has had yet, or the fetch position when readers had everything fetched.
+    ///
+    /// Nothing, once the topic was deleted under these loops: their offsets belong to a log that is gone, and
+    /// committed they would be taken for offsets in the topic created again, skipping its first events.
     pub fn committable(&self) -> BTreeMap<i32, i64> {
         self.committable_with(self.store.first_unread())
     }
@@ -274,6 +281,10 @@ impl Fetchers {
     }
 
     fn committable_with(&self, first_unread: BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+        if self.notices.log_gone_since(self.topic_epoch) {
+            tracing::debug!("not committing: the topic's log these offsets belong to is gone");
+            return BTreeMap::new();
+        }
         let offsets: BTreeMap<i32, i64> = lock(&self.progress)
             .iter()
             .map(|(&p, progress)| {
