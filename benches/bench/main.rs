@@ -18,6 +18,7 @@ mod load;
 mod probe;
 mod protocols;
 mod report;
+mod sustained;
 mod throughput;
 
 use std::collections::BTreeSet;
@@ -56,6 +57,8 @@ struct Bench {
     idle_consumer_rss: Option<f64>,
     /// The best acknowledged POST/s of the throughput scenario.
     best_post_rate: f64,
+    /// The POST/s of its 64 clients, with no consumer reading.
+    post_rate_64: f64,
 }
 
 impl Bench {
@@ -108,12 +111,17 @@ impl Bench {
         posts.sort();
         let big_posts = self.big_posts().await;
         let (max, missing) = (seen.last().map(|d| millis(*d)), Some(missing as f64));
+        // Apache Kafka answers a parked fetch as soon as data arrives; Tansu re-checks parked fetches.
+        let (p50_target, p99_target) = match self.broker.flavor {
+            Flavor::Kafka => (2.0, 5.0),
+            Flavor::Tansu => (10.0, 30.0),
+        };
         self.report.add(
             "click→consumed",
             &[
-                ("p50", quantile(&seen, 0.5), "ms", AtMost(10.0), "244 ms"),
+                ("p50", quantile(&seen, 0.5), "ms", AtMost(p50_target), "244 ms"),
                 ("p90", quantile(&seen, 0.9), "ms", Info("—"), ""),
-                ("p99", quantile(&seen, 0.99), "ms", AtMost(30.0), "263 ms"),
+                ("p99", quantile(&seen, 0.99), "ms", AtMost(p99_target), "263 ms"),
                 ("max", max, "ms", Info("—"), ""),
                 ("not seen within 5 s", missing, "events", AtMost(0.0), ""),
                 ("POST / p50", quantile(&posts, 0.5), "ms", Info("—"), ""),
@@ -371,10 +379,12 @@ async fn run() -> Report {
         startups,
         idle_consumer_rss: None,
         best_post_rate: 0.0,
+        post_rate_64: 0.0,
     };
 
     bench.latency().await;
     bench.producer_throughput().await;
+    bench.consumers_under_load(bench.post_rate_64).await;
     let (produce_50k, consume_50k) = bench.consumer_throughput().await;
     let backlog = bench.big_backlog(produce_50k + consume_50k).await;
     if flavor == Flavor::Kafka {

@@ -53,6 +53,9 @@ impl Bench {
     fn report_load(&mut self, clients: usize, load: &crate::load::Load, batches: &[u64]) {
         let rate = load.ok as f64 / DURATION.as_secs_f64();
         self.best_post_rate = self.best_post_rate.max(rate);
+        if clients == 64 {
+            self.post_rate_64 = rate;
+        }
         let target = match clients {
             64 => AtLeast(4.0 * before_batching_64(self.broker.flavor)),
             _ => Info("report"),
