@@ -22,20 +22,20 @@
 //! `auto.create.topics.enable=false`): a partition client is only made for a topic that was just listed.
 //!
 //! Connections are made once and reused: one rskafka [`Client`] for the cluster and one [`PartitionClient`]
-//! per partition written to, with its [`Batcher`]: a task that keeps one Produce request in flight and sends
-//! what arrives meanwhile together in the next one (see [`batch`]). A partition connection idle for over a
-//! second is checked (ListOffsets) before an event goes out on it, so a broker that died while nobody was
-//! sending is found before anything is sent.
+//! per partition written to, with its [`batch::Batcher`]: a task that keeps one Produce request in flight and
+//! sends what arrives meanwhile together in the next one. A partition connection idle for over a second is
+//! checked before an event goes out on it (see [`leader`]).
 
 pub mod answer;
 pub mod batch;
 pub mod health;
+mod leader;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::UnknownTopicHandling;
 use rskafka::client::Client;
 use rskafka::record::Record;
 use serde::Serialize;
@@ -49,13 +49,11 @@ pub use health::KafkaStatus;
 use crate::kafka;
 use crate::partitioner::{partition_for_key, RoundRobin};
 use answer::Failure;
-use batch::Batcher;
 use health::{Health, PROBE_INTERVAL};
+use leader::Leader;
 
 /// How long a topic list is trusted (see the module docs for why it is short).
 const METADATA_MAX_AGE: Duration = Duration::from_secs(1);
-/// A partition connection unused for this long is checked before an event is sent on it.
-const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// Pause before trying again after a broker refused a write (e.g. a leader moving): nothing was written.
 const REFUSED_RETRY: Duration = Duration::from_millis(100);
 /// How often the producer checks that Kafka answers (a Metadata request), so that `/status` and the page
@@ -93,14 +91,6 @@ struct TopicCache {
     /// Topics written to: one of these that disappears was deleted, not misspelt.
     written: HashSet<String>,
     round_robin: HashMap<String, Arc<RoundRobin>>,
-}
-
-/// The connection to one partition's leader, its batching sender, and when it last answered (a std mutex:
-/// one `Instant`, never held across an `.await`).
-struct Leader {
-    client: Arc<PartitionClient>,
-    batcher: Batcher,
-    answered_at: StdMutex<Instant>,
 }
 
 /// The partition an event goes to, and its leader.
@@ -172,6 +162,7 @@ impl Producer {
         stopping: &CancellationToken,
     ) -> Result<Delivery, SendError> {
         let deadline = tokio::time::Instant::now() + self.request_timeout;
+        let mut reconnected = false;
         loop {
             if let Some(outage) = self.health.outage() {
                 return Err(SendError::NotSent(outage));
@@ -180,6 +171,17 @@ impl Producer {
                 Ok(delivery) => return Ok(delivery),
                 Err(failure) => failure,
             };
+            if matches!(failure, Failure::Unreachable(_)) && !reconnected {
+                // One broker gone is not Kafka gone: its partitions have a new leader on another broker. Nothing
+                // was written, so connect afresh once (a new Metadata names the leaders) before saying so.
+                tracing::debug!(
+                    topic,
+                    "a connection failed, nothing written; connecting afresh: {failure:?}"
+                );
+                reconnected = true;
+                self.forget_connections().await;
+                continue;
+            }
             if matches!(failure, Failure::UnknownTopic) {
                 // Listed, but the broker does not know it: list again (deleted, or only just created).
                 self.topics.lock().await.fetched_at = None;
@@ -218,7 +220,7 @@ impl Producer {
             headers: BTreeMap::new(),
             timestamp: rskafka::chrono::Utc::now(),
         };
-        let produce = target.leader.batcher.send(record);
+        let produce = target.leader.send(record);
         let stopped = async {
             stopping.cancelled().await;
             tokio::time::sleep(STOP_GRACE).await;
@@ -231,7 +233,6 @@ impl Producer {
                 "the producer is stopping and the acknowledgement did not come in time".into()
             ))),
         };
-        target.leader.answered();
         self.health.reachable();
         self.topics.lock().await.written.insert(topic.to_string());
         Ok(Delivery {
@@ -315,30 +316,19 @@ impl Producer {
         let key = (topic.to_string(), partition);
         let cached = self.partitions.lock().await.get(&key).cloned();
         if let Some(leader) = cached {
-            if !leader.idle() {
-                return Ok(leader);
-            }
-            match leader.client.get_offset(OffsetAt::Earliest).await {
-                Ok(_) => {
-                    leader.answered();
-                    return Ok(leader);
-                }
+            return match leader.check_if_idle().await {
+                Ok(()) => Ok(leader),
                 Err(e) => {
                     self.partitions.lock().await.remove(&key);
-                    return Err(answer::before_sending(e));
+                    Err(answer::before_sending(e))
                 }
-            }
+            };
         }
         let created = client
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(answer::before_sending)?;
-        let created = Arc::new(created);
-        let leader = Arc::new(Leader {
-            batcher: Batcher::start(Arc::clone(&created), self.request_timeout),
-            client: created,
-            answered_at: StdMutex::new(Instant::now()),
-        });
+        let leader = Arc::new(Leader::new(created, self.request_timeout));
         self.partitions.lock().await.insert(key, Arc::clone(&leader));
         Ok(leader)
     }
@@ -388,18 +378,4 @@ impl Producer {
         self.partitions.lock().await.clear();
         self.topics.lock().await.fetched_at = None;
     }
-}
-
-impl Leader {
-    fn idle(&self) -> bool {
-        lock(&self.answered_at).elapsed() > IDLE_CHECK
-    }
-
-    fn answered(&self) {
-        *lock(&self.answered_at) = Instant::now();
-    }
-}
-
-fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
