@@ -70,12 +70,12 @@ pub struct Load {
     pub latencies: Vec<Duration>,
 }
 
-/// `clients` keep-alive clients posting small events to the producer on `port` as fast as they can for
-/// `duration`, each waiting for its answer before the next POST (as the lab page and wrk do).
-pub async fn post_load(port: u16, clients: usize, duration: Duration) -> Load {
+/// `clients` keep-alive clients posting small events to `topic` through the producer on `port` as fast as they
+/// can for `duration`, each waiting for its answer before the next POST (as the lab page and wrk do).
+pub async fn post_load(port: u16, topic: &'static str, clients: usize, duration: Duration) -> Load {
     let deadline = Instant::now() + duration;
     let tasks: Vec<_> = (0..clients)
-        .map(|c| tokio::spawn(load_client(port, c, deadline)))
+        .map(|c| tokio::spawn(load_client(port, topic, c, deadline)))
         .collect();
     let mut total = Load::default();
     for task in tasks {
@@ -89,7 +89,7 @@ pub async fn post_load(port: u16, clients: usize, duration: Duration) -> Load {
 }
 
 /// One of the load clients: posts over one keep-alive connection until `deadline`, reconnecting on errors.
-async fn load_client(port: u16, client: usize, deadline: Instant) -> Load {
+async fn load_client(port: u16, topic: &str, client: usize, deadline: Instant) -> Load {
     let (mut load, mut connection, mut id) = (Load::default(), None, 0);
     while Instant::now() < deadline {
         if connection.is_none() {
@@ -101,7 +101,7 @@ async fn load_client(port: u16, client: usize, deadline: Instant) -> Load {
             continue;
         };
         id += 1;
-        let body = json!({ "topic": "load", "id": id, "client": client, "clicked": wall_clock() });
+        let body = json!({ "topic": topic, "id": id, "client": client, "clicked": wall_clock() });
         let start = Instant::now();
         let status = open.post(&body.to_string()).await;
         load.latencies.push(start.elapsed());

@@ -101,9 +101,14 @@ pub async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start:
     false
 }
 
-/// The `consumed` stamp (ms since midnight) of the event with sequence number `after + 1`.
-pub async fn read_stamp(port: u16, after: u64) -> Option<f64> {
-    let page = get_json(port, &format!("/events?after={after}&limit=1")).await?;
+/// The `consumed` stamp (ms since midnight) of the consumer's `index`-th event (from 0). Sequence numbers
+/// start where the consumer's run starts them, so the first event's `seq` is read first.
+pub async fn read_stamp(port: u16, index: u64) -> Option<f64> {
+    let first = get_json(port, "/events?after=0&limit=1").await?;
+    let first_seq = first["events"][0]["seq"].as_u64()?;
+    let run = first["run"].as_str()?;
+    let after = first_seq - 1 + index;
+    let page = get_json(port, &format!("/events?after={after}&run={run}&limit=1")).await?;
     stamp_ms(page["events"][0]["event"]["consumed"].as_str()?)
 }
 

@@ -33,7 +33,7 @@ impl Bench {
     pub async fn producer_throughput(&mut self) {
         for clients in CLIENTS {
             let logged = self.producer.plain_logs().len();
-            let load = post_load(self.producer.port, clients, DURATION).await;
+            let load = post_load(self.producer.port, "load", clients, DURATION).await;
             let batches = batch_sizes(self.producer.plain_logs().get(logged..).unwrap_or_default());
             self.report_load(clients, &load, &batches);
         }
