@@ -88,17 +88,28 @@ pub async fn wait_caught_up(port: u16, count: u64, timeout: Duration) -> bool {
     false
 }
 
-/// Polls every millisecond until one of the consumers shows event `id`; gives up after 5 s.
-pub async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start: Instant) -> bool {
+/// Polls every millisecond until one of the consumers shows event `id`, and returns the event as consumed
+/// (with its `produced` and `consumed` stamps); gives up after 5 s.
+pub async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start: Instant) -> Option<Value> {
     while start.elapsed() < Duration::from_secs(5) {
         for (port, cursor) in ports.iter().zip(cursors.iter_mut()) {
-            if read_new(*port, cursor).await.iter().any(|e| e["event"]["id"] == id) {
-                return true;
+            let events = read_new(*port, cursor).await;
+            if let Some(seen) = events.into_iter().find(|e| e["event"]["id"] == id) {
+                return Some(seen["event"].clone());
             }
         }
         sleep(Duration::from_millis(1)).await;
     }
-    false
+    None
+}
+
+/// `consumed` minus `produced`, from an event's own stamps (millisecond resolution): the time Kafka and the
+/// consumer took, without the HTTP POST before it and the polling after it.
+pub fn produced_to_consumed(event: &Value) -> Option<Duration> {
+    let produced = stamp_ms(event["produced"].as_str()?)?;
+    let consumed = stamp_ms(event["consumed"].as_str()?)?;
+    let ms = (consumed - produced).rem_euclid(86_400_000.0);
+    Some(Duration::from_secs_f64(ms / 1000.0))
 }
 
 /// The `consumed` stamp (ms since midnight) of the consumer's `index`-th event (from 0). Sequence numbers
