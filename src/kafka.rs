@@ -4,31 +4,76 @@
 //! [`Client`] bootstraps from any one listed broker, learns the cluster's brokers from Metadata, and then
 //! talks to each partition's leader directly. Retries are bounded by a deadline, so a broker that is down
 //! surfaces as an error the HTTP side can report (503) instead of a request that hangs forever.
+//!
+//! rskafka gets the cluster's TLS configuration and SASL credentials from [`Security`]. When it cannot
+//! connect, the same broker is tried once more with our own [`Connection`], whose errors say what went wrong
+//! in the user's terms (which certificate check failed, what the broker said about the password, which
+//! protocol the listener speaks) where rskafka's are terser.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
 
+use crate::group::connection::{Connection, ConnectionError};
+use crate::security::Security;
+
+/// Why the client could not connect.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
 /// How long rskafka keeps retrying one operation before giving up.
 pub const RETRY_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Connects to the cluster through the first reachable bootstrap broker.
-pub async fn connect(bootstrap_servers: &[String]) -> Result<Client, rskafka::client::error::Error> {
-    connect_with(bootstrap_servers, bounded_backoff()).await
+pub async fn connect(bootstrap_servers: &[String], security: &Arc<Security>) -> Result<Client, ConnectError> {
+    connect_with(bootstrap_servers, security, bounded_backoff()).await
 }
 
 /// [`connect`] with the given retry policy for every request the client makes.
 pub async fn connect_with(
     bootstrap_servers: &[String],
+    security: &Arc<Security>,
     backoff: BackoffConfig,
-) -> Result<Client, rskafka::client::error::Error> {
-    ClientBuilder::new(bootstrap_servers.to_vec())
+) -> Result<Client, ConnectError> {
+    let mut builder = ClientBuilder::new(bootstrap_servers.to_vec())
         .client_id("kafka-lab")
-        .backoff_config(backoff)
-        .build()
-        .await
+        .backoff_config(backoff);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(Arc::clone(&tls.config));
+    }
+    if let Some(sasl) = security.rskafka_sasl() {
+        builder = builder.sasl_config(sasl);
+    }
+    match builder.build().await {
+        Ok(client) => Ok(client),
+        Err(error) => Err(diagnose(bootstrap_servers, security, error).await),
+    }
+}
+
+/// rskafka's error, or our connection's clearer one for the same bootstrap brokers.
+async fn diagnose(
+    bootstrap_servers: &[String],
+    security: &Arc<Security>,
+    error: rskafka::client::error::Error,
+) -> ConnectError {
+    let mut ours = None;
+    for broker in bootstrap_servers {
+        match Connection::open(broker, security).await {
+            // A broker lets us in: rskafka's error is about something else.
+            Ok(_) => return ConnectError(error.to_string()),
+            // A broker that is down says less than one that refused us.
+            Err(e @ ConnectionError::Connect { .. }) => {
+                ours.get_or_insert(e);
+            }
+            Err(e) => return ConnectError(e.to_string()),
+        }
+    }
+    ConnectError(ours.map_or_else(|| error.to_string(), |e| e.to_string()))
 }
 
 /// No retries at all: each request is sent once, and its first error is returned (inside

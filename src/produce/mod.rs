@@ -45,6 +45,7 @@ pub use health::KafkaStatus;
 
 use crate::kafka;
 use crate::partitioner::{partition_for_key, RoundRobin};
+use crate::security::Security;
 use answer::Failure;
 use health::{Health, PROBE_INTERVAL};
 
@@ -74,6 +75,7 @@ pub struct Delivery {
 /// making their own.
 pub struct Producer {
     bootstrap_servers: Vec<String>,
+    security: Arc<Security>,
     request_timeout: Duration,
     health: Health,
     client: Mutex<Option<Arc<Client>>>,
@@ -106,9 +108,10 @@ struct Target {
 
 impl Producer {
     /// A producer for the given brokers; [`start`](Self::start) connects.
-    pub fn new(bootstrap_servers: Vec<String>, request_timeout: Duration) -> Arc<Self> {
+    pub fn new(bootstrap_servers: Vec<String>, security: Arc<Security>, request_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             bootstrap_servers,
+            security,
             request_timeout,
             health: Health::default(),
             client: Mutex::new(None),
@@ -257,7 +260,7 @@ impl Producer {
         if let Some(client) = slot.as_ref() {
             return Ok(Arc::clone(client));
         }
-        let connect = kafka::connect_with(&self.bootstrap_servers, kafka::no_retries());
+        let connect = kafka::connect_with(&self.bootstrap_servers, &self.security, kafka::no_retries());
         let client = match timeout_at(deadline, connect).await {
             Ok(client) => Arc::new(client.map_err(|e| Failure::Unreachable(e.to_string()))?),
             Err(_) => return Err(Failure::Unreachable("connecting timed out".into())),
