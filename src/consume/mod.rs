@@ -125,9 +125,15 @@ impl DataPath for FetchContext {
     }
 
     async fn starting_offsets(&self, committed: &BTreeMap<i32, Option<i64>>) -> Result<BTreeMap<i32, i64>, GroupError> {
-        starting_offsets(self, committed).await.map_err(|e| GroupError::Retry {
-            context: "starting offsets",
-            reason: e.to_string(),
+        starting_offsets(self, committed).await.map_err(|e| match e.denied() {
+            true => GroupError::Fatal {
+                context: "starting offsets",
+                error: kafka_protocol::ResponseError::TopicAuthorizationFailed,
+            },
+            false => GroupError::Retry {
+                context: "starting offsets",
+                reason: e.to_string(),
+            },
         })
     }
 

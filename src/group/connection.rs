@@ -305,6 +305,13 @@ impl Connection {
         let ConnectionError::Io { source, .. } = &error else {
             return error;
         };
+        #[cfg(feature = "tls")]
+        if let Some(reason) = crate::security::tls::refused_after_handshake(source) {
+            return ConnectionError::Tls {
+                address: self.address.clone(),
+                reason,
+            };
+        }
         let hint = if source.to_string().contains(TLS_ALERT_HINT) {
             "it answered with a TLS record: the listener uses TLS (SECURITY_PROTOCOL=SSL or SASL_SSL)"
         } else if source.kind() == std::io::ErrorKind::UnexpectedEof {

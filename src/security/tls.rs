@@ -166,6 +166,25 @@ fn explain(error: &std::io::Error) -> String {
     format!("{error}{hint}")
 }
 
+/// A TLS alert right after the handshake: with TLS 1.3 the broker checks the client's certificate only after
+/// the client has finished, so a missing or untrusted client certificate shows at the first request.
+pub fn refused_after_handshake(error: &std::io::Error) -> Option<String> {
+    let alert = match error.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => alert,
+        _ => return None,
+    };
+    use rustls::AlertDescription::*;
+    let hint = match alert {
+        BadCertificate | CertificateRequired | UnknownCA | CertificateUnknown => {
+            "the broker refused our client certificate, or wants one: set SSL_CERTIFICATE_LOCATION and \
+             SSL_KEY_LOCATION to a certificate its truststore trusts"
+        }
+        CertificateExpired => "the broker says our client certificate has expired",
+        _ => "the broker ended the TLS session",
+    };
+    Some(format!("received fatal alert {alert:?} ({hint})"))
+}
+
 /// Checks the broker's chain like rustls does, but accepts any host name in it:
 /// `SSL_ENDPOINT_IDENTIFICATION_ALGORITHM=none`. Anyone with a certificate from the same CA can then pose as
 /// the broker, so the consumer and producer warn about it when they start.
