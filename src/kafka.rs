@@ -25,6 +25,9 @@ use crate::security::Security;
 #[error("{0}")]
 pub struct ConnectError(String);
 
+/// How long [`connect_with`] may spend asking our own connection why rskafka could not connect.
+const DIAGNOSE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// How long rskafka keeps retrying one operation before giving up.
 pub const RETRY_DEADLINE: Duration = Duration::from_secs(3);
 
@@ -55,25 +58,32 @@ pub async fn connect_with(
     }
 }
 
-/// rskafka's error, or our connection's clearer one for the same bootstrap brokers.
+/// rskafka's error, or our connection's clearer one for the same bootstrap brokers (if it comes within
+/// [`DIAGNOSE_TIMEOUT`]: a broker that does not answer at all has already cost rskafka its time).
 async fn diagnose(
     bootstrap_servers: &[String],
     security: &Arc<Security>,
     error: rskafka::client::error::Error,
 ) -> ConnectError {
+    let ours = tokio::time::timeout(DIAGNOSE_TIMEOUT, our_reason(bootstrap_servers, security)).await;
+    ConnectError(ours.ok().flatten().unwrap_or_else(|| error.to_string()))
+}
+
+/// Why our own connection to the bootstrap brokers fails too, if it does.
+async fn our_reason(bootstrap_servers: &[String], security: &Arc<Security>) -> Option<String> {
     let mut ours = None;
     for broker in bootstrap_servers {
         match Connection::open(broker, security).await {
             // A broker lets us in: rskafka's error is about something else.
-            Ok(_) => return ConnectError(error.to_string()),
+            Ok(_) => return None,
             // A broker that is down says less than one that refused us.
             Err(e @ ConnectionError::Connect { .. }) => {
                 ours.get_or_insert(e);
             }
-            Err(e) => return ConnectError(e.to_string()),
+            Err(e) => return Some(e.to_string()),
         }
     }
-    ConnectError(ours.map_or_else(|| error.to_string(), |e| e.to_string()))
+    ours.map(|e| e.to_string())
 }
 
 /// No retries at all: each request is sent once, and its first error is returned (inside

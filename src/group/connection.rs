@@ -315,7 +315,8 @@ impl Connection {
         let hint = if source.to_string().contains(TLS_ALERT_HINT) {
             "it answered with a TLS record: the listener uses TLS (SECURITY_PROTOCOL=SSL or SASL_SSL)"
         } else if source.kind() == std::io::ErrorKind::UnexpectedEof {
-            "it closed the connection at the first request: check that SECURITY_PROTOCOL is the listener's"
+            "it closed the connection at the first request: a broker stopping, or a listener that expects TLS or \
+             SASL (check SECURITY_PROTOCOL)"
         } else {
             return error;
         };

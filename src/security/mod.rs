@@ -16,8 +16,8 @@
 //! kafka-lab opens connections in two places: rskafka's client (produce, fetch, metadata), and our own
 //! [`Connection`](crate::group::connection::Connection) for the group and admin APIs. Both take their settings
 //! from one [`Security`], read once from the environment by [`crate::config`]: rskafka gets the same rustls
-//! configuration and the same credentials ([`Security::rskafka_sasl`]); our connection uses [`tls`] and
-//! [`sasl`] (whose SCRAM is [`scram`]).
+//! configuration and the same credentials ([`Security::rskafka_sasl`]); our connection uses `tls` (with the
+//! feature) and [`sasl`] (whose SCRAM is [`scram`]).
 //!
 //! TLS needs the `tls` cargo feature (rustls with the `ring` provider, which compiles C); without it, `SSL`
 //! and `SASL_SSL` are refused at start-up with exit status 2. SASL needs nothing more.
