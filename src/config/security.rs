@@ -141,8 +141,12 @@ fn parse_protocol(value: Option<&str>) -> Result<SecurityProtocol, ConfigError> 
 }
 
 /// A variable set for a protocol that does not use it is a mistake (most often SECURITY_PROTOCOL forgotten).
+/// Set but empty counts as unset: a compose file passes variables through as empty strings.
 fn refuse_set(vars: &[(&Option<String>, &str)], protocol: SecurityProtocol, needs: &str) -> Result<(), ConfigError> {
-    match vars.iter().find(|(value, _)| value.is_some()) {
+    match vars
+        .iter()
+        .find(|(value, _)| value.as_deref().is_some_and(|v| !v.trim().is_empty()))
+    {
         Some((_, name)) => Err(ConfigError(format!(
             "{name} is set, but SECURITY_PROTOCOL is {}; {name} needs SECURITY_PROTOCOL={needs}",
             protocol.name()
@@ -249,7 +253,10 @@ mod tests {
         ])
         .unwrap();
         let sasl = config.security.sasl.as_ref().unwrap();
-        assert_eq!((sasl.mechanism.name(), sasl.username.as_str()), ("SCRAM-SHA-512", "alice"));
+        assert_eq!(
+            (sasl.mechanism.name(), sasl.username.as_str()),
+            ("SCRAM-SHA-512", "alice")
+        );
         assert_eq!(config.security.describe(), "SASL_PLAINTEXT SCRAM-SHA-512 as alice");
 
         let sasl = [("SECURITY_PROTOCOL", "SASL_PLAINTEXT")];
@@ -270,6 +277,10 @@ mod tests {
              SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL"
         );
         assert!(error(&[("SSL_CA_LOCATION", "/ca.pem")]).starts_with("SSL_CA_LOCATION is set, but"));
+        assert!(
+            producer(&[("SSL_CA_LOCATION", ""), ("SASL_PASSWORD", " ")]).is_ok(),
+            "empty is unset"
+        );
         assert!(error(&[("SECURITY_PROTOCOL", "TLS")]).starts_with("SECURITY_PROTOCOL is 'TLS'; expected"));
     }
 
@@ -301,7 +312,10 @@ mod tests {
             let error = result.unwrap_err();
             assert!(error.contains("needs TLS, which this build leaves out"), "{error}");
         }
-        let bad_switch = [("SECURITY_PROTOCOL", "SSL"), ("SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "http")];
+        let bad_switch = [
+            ("SECURITY_PROTOCOL", "SSL"),
+            ("SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "http"),
+        ];
         assert!(error(&bad_switch).starts_with("SSL_ENDPOINT_IDENTIFICATION_ALGORITHM is 'http'"));
     }
 }
