@@ -419,3 +419,58 @@ async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
         consumer.logs()
     );
 }
+
+/// Settings that contradict each other, or files that cannot be used, stop the binaries at start-up: one line
+/// naming the variable, exit status 2, and never the password.
+#[test]
+fn inconsistent_settings_exit_2_naming_the_variable() {
+    let dir = std::env::temp_dir().join(format!("kafka-lab-security-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").expect("writing not.pem");
+    let not_pem = not_pem.display().to_string();
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("SASL_MECHANISM", "PLAIN"), ("SASL_PASSWORD", "alice-secret")],
+            "SASL_MECHANISM is set, but",
+        ),
+        (
+            &[
+                ("SECURITY_PROTOCOL", "SASL_SSL"),
+                ("SASL_MECHANISM", "PLAIN"),
+                ("SASL_PASSWORD", "alice-secret"),
+            ],
+            "SASL_USERNAME is not set",
+        ),
+        (
+            &[("SECURITY_PROTOCOL", "SSL"), ("SSL_CERTIFICATE_LOCATION", &not_pem)],
+            "SSL_CERTIFICATE_LOCATION is set but SSL_KEY_LOCATION is not",
+        ),
+        (
+            &[("SECURITY_PROTOCOL", "SSL"), ("SSL_CA_LOCATION", "/nonexistent/ca.pem")],
+            "SSL_CA_LOCATION: cannot read /nonexistent/ca.pem",
+        ),
+        (
+            &[("SECURITY_PROTOCOL", "SSL"), ("SSL_CA_LOCATION", &not_pem)],
+            "holds no PEM certificate",
+        ),
+    ];
+    for (settings, expected) in cases {
+        for binary in [
+            env!("CARGO_BIN_EXE_producer"),
+            crate::support::process::consumer_binary(),
+        ] {
+            let mut env = vec![("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"), ("CONSUMER_GROUP", "g")];
+            env.extend_from_slice(settings);
+            let (status, output) = crate::support::process::run_to_exit(binary, &[], &env);
+            assert_eq!(status.code(), Some(2), "{binary} {settings:?}: {output}");
+            assert_eq!(output.lines().count(), 1, "one line: {output}");
+            assert!(
+                output.contains(expected),
+                "{binary} {settings:?} does not say '{expected}': {output}"
+            );
+            assert_no_password("the error", &output);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
