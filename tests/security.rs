@@ -9,8 +9,14 @@
 mod support;
 
 #[cfg(feature = "tls")]
-#[path = "security/cases.rs"]
-mod cases;
+#[path = "security/common.rs"]
+mod common;
+#[cfg(feature = "tls")]
+#[path = "security/refusals.rs"]
+mod refusals;
+#[cfg(feature = "tls")]
+#[path = "security/round_trips.rs"]
+mod round_trips;
 
 /// Without the `tls` feature there is nothing to test here; say so instead of passing silently.
 #[cfg(not(feature = "tls"))]
