@@ -17,6 +17,8 @@ use std::time::Duration;
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
 
+use kafka_protocol::messages::MetadataRequest;
+
 use crate::group::connection::{Connection, ConnectionError};
 use crate::security::Security;
 
@@ -73,9 +75,13 @@ async fn diagnose(
 async fn our_reason(bootstrap_servers: &[String], security: &Arc<Security>) -> Option<String> {
     let mut ours = None;
     for broker in bootstrap_servers {
-        match Connection::open(broker, security).await {
-            // A broker lets us in: rskafka's error is about something else.
-            Ok(_) => return None,
+        let served = match Connection::open(broker, security).await {
+            Ok(mut connection) => served(&mut connection).await,
+            Err(e) => Err(e),
+        };
+        match served {
+            // A broker serves us: rskafka's error is about something else.
+            Ok(()) => return None,
             // A broker that is down says less than one that refused us.
             Err(e @ ConnectionError::Connect { .. }) => {
                 ours.get_or_insert(e);
@@ -84,6 +90,26 @@ async fn our_reason(bootstrap_servers: &[String], security: &Arc<Security>) -> O
         }
     }
     ours.map(|e| e.to_string())
+}
+
+/// Sends a Metadata request for no topic. A listener that expects SASL answers ApiVersions but closes the
+/// connection at any other request before the client has logged in: that is said in the user's terms.
+async fn served(connection: &mut Connection) -> Result<(), ConnectionError> {
+    let version = connection.version::<MetadataRequest>()?;
+    let request = MetadataRequest::default().with_topics(Some(Vec::new()));
+    match connection.send_at(request, version, Duration::from_secs(2)).await {
+        Ok(_) => Ok(()),
+        Err(ConnectionError::Io { address, source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(ConnectionError::ProtocolMismatch {
+                address,
+                protocol: connection.security().protocol.name(),
+                reason: "it closed the connection at the first request after ApiVersions: a listener that expects \
+                         SASL (SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL)"
+                    .into(),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// No retries at all: each request is sent once, and its first error is returned (inside

@@ -219,6 +219,11 @@ impl Connection {
         &self.address
     }
 
+    /// The security settings it was opened with.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
     /// `ApiVersions` v0: every broker answers it, whatever else it supports.
     async fn negotiate_versions(&mut self) -> Result<(), ConnectionError> {
         let response = self

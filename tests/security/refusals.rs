@@ -157,6 +157,24 @@ async fn a_tls_client_on_a_plaintext_port_is_told_so() {
     .await;
 }
 
+#[tokio::test]
+async fn a_sasl_client_on_a_listener_without_sasl_is_told_so() {
+    let kafka = kafka().await;
+    let ca = kafka.file("ca.pem");
+    let (mechanism, user, password) = SCRAM_USERS[0];
+    let mut security = sasl("SASL_SSL", mechanism, user, password);
+    security.push(("SSL_CA_LOCATION", &ca));
+    producer_refused("sasl-on-ssl", "SSL", &security, "the listener does not take SASL").await;
+}
+
+#[tokio::test]
+async fn a_client_without_sasl_on_a_sasl_listener_is_told_so() {
+    let kafka = kafka().await;
+    let ca = kafka.file("ca.pem");
+    let security = [("SECURITY_PROTOCOL", "SSL"), ("SSL_CA_LOCATION", ca.as_str())];
+    producer_refused("ssl-on-sasl-ssl", "SASL_SSL", &security, "a listener that expects SASL").await;
+}
+
 /// ACLs deny mallory the group and the topic: the consumer stops with the error named, and the producer
 /// answers without writing.
 #[tokio::test]
