@@ -175,8 +175,8 @@ async fn a_client_without_sasl_on_a_sasl_listener_is_told_so() {
     producer_refused("ssl-on-sasl-ssl", "SASL_SSL", &security, "a listener that expects SASL").await;
 }
 
-/// ACLs deny mallory the group and the topic: the consumer stops with the error named, and the producer
-/// answers without writing.
+/// ACLs deny mallory the group and the topic: the producer answers 503 without writing, and a consumer
+/// stops with the error named, under either group protocol.
 #[tokio::test]
 async fn acls_that_deny_the_group_or_the_topic_are_fatal_and_named() {
     let kafka = kafka().await;
@@ -185,47 +185,41 @@ async fn acls_that_deny_the_group_or_the_topic_are_fatal_and_named() {
     create_topic(kafka, DENIED_TOPIC).await;
     let allowed_topic = "mallory-topic";
     create_topic(kafka, allowed_topic).await;
-    let mut security = sasl("SASL_PLAINTEXT", mechanism, user, password);
+    let security = sasl("SASL_PLAINTEXT", mechanism, user, password);
 
     let mut env = security.clone();
-    env.push(("KAFKA_TOPIC", allowed_topic));
-    let mut denied_group = Service::consumer(&address, DENIED_GROUP, &env).await;
-    failed_with(&denied_group, "GROUP_AUTHORIZATION_FAILED").await;
-    let exit = denied_group
-        .wait_exit(SETTLE)
-        .unwrap_or_else(|| panic!("the consumer did not stop: {}", denied_group.logs()));
-    assert!(!exit.success());
-    assert!(
-        denied_group.plain_logs().contains("GROUP_AUTHORIZATION_FAILED"),
-        "{}",
-        denied_group.logs()
-    );
-
-    security.push(("KAFKA_TOPIC", DENIED_TOPIC));
-    let producer = Service::producer(&address, &security).await;
+    env.push(("KAFKA_TOPIC", DENIED_TOPIC));
+    let producer = Service::producer(&address, &env).await;
     let reply = http::post_json(producer.port, "/", r#"{"id": 1}"#)
         .await
         .expect("POST /");
-    assert!(
-        reply.body.contains("TOPIC_AUTHORIZATION_FAILED"),
-        "{} {}",
-        reply.status,
-        reply.body
-    );
-    assert!(reply.status >= 400, "{}", reply.status);
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body.contains("TOPIC_AUTHORIZATION_FAILED"), "{}", reply.body);
     assert_eq!(records_in(kafka, DENIED_TOPIC).await, 0, "nothing may be produced");
 
-    let mut denied_topic = Service::consumer(&address, "mallory-group", &security).await;
-    failed_with(&denied_topic, "TOPIC_AUTHORIZATION_FAILED").await;
-    let exit = denied_topic
+    for protocol in ["classic", "consumer"] {
+        let with = |topic| [&security[..], &[("GROUP_PROTOCOL", protocol), ("KAFKA_TOPIC", topic)]].concat();
+        consumer_stops(
+            &address,
+            DENIED_GROUP,
+            &with(allowed_topic),
+            "GROUP_AUTHORIZATION_FAILED",
+        )
+        .await;
+        let group = format!("mallory-{protocol}-group");
+        consumer_stops(&address, &group, &with(DENIED_TOPIC), "TOPIC_AUTHORIZATION_FAILED").await;
+    }
+}
+
+/// Starts a consumer that must fail with `error`: named in `/status`, then in its log as it exits non-zero.
+async fn consumer_stops(address: &str, group: &str, env: &[(&str, &str)], error: &str) {
+    let mut consumer = Service::consumer(address, group, env).await;
+    failed_with(&consumer, error).await;
+    let exit = consumer
         .wait_exit(SETTLE)
-        .unwrap_or_else(|| panic!("the consumer did not stop: {}", denied_topic.logs()));
+        .unwrap_or_else(|| panic!("the consumer did not stop: {}", consumer.logs()));
     assert!(!exit.success());
-    assert!(
-        denied_topic.plain_logs().contains("TOPIC_AUTHORIZATION_FAILED"),
-        "{}",
-        denied_topic.logs()
-    );
+    assert!(consumer.plain_logs().contains(error), "{}", consumer.logs());
 }
 
 /// Waits until the consumer's `/status` says it failed with `error` (it then exits 2 s later).
