@@ -42,8 +42,6 @@ use crate::security::{sasl, Security, Transport};
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// How long connecting to a broker may take, TLS handshake included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Appended to the error of a frame that is a TLS record.
-const TLS_ALERT_HINT: &str = " (a TLS record)";
 
 /// A failure to talk to the broker. (A Kafka *error code* in a response is not a `ConnectionError`; the
 /// member decides what each code means.)
@@ -317,7 +315,7 @@ impl Connection {
                 reason,
             };
         }
-        let hint = if source.to_string().contains(TLS_ALERT_HINT) {
+        let hint = if source.get_ref().is_some_and(|e| e.is::<TlsRecord>()) {
             "it answered with a TLS record: the listener uses TLS (SECURITY_PROTOCOL=SSL or SASL_SSL)"
         } else if source.kind() == std::io::ErrorKind::UnexpectedEof {
             "it closed the connection at the first request: a broker stopping, or a listener that expects TLS or \
@@ -339,12 +337,11 @@ impl Connection {
             .filter(|&len| len <= MAX_RESPONSE_BYTES)
             .ok_or_else(|| {
                 // A TLS alert record starts 0x15 0x03: a TLS listener refusing what it cannot read.
-                let tls = (length as u32) >> 16 == 0x1503;
-                let hint = if tls { TLS_ALERT_HINT } else { "" };
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("bad frame length {length}{hint}"),
-                )
+                if (length as u32) >> 16 == 0x1503 {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, TlsRecord)
+                } else {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {length}"))
+                }
             })?;
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
@@ -377,6 +374,11 @@ impl Connection {
         Ok(response)
     }
 }
+
+/// An answer that is a TLS record, not a Kafka frame: a TLS listener refusing a plaintext client.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer is a TLS record, not a Kafka frame")]
+struct TlsRecord;
 
 /// `[length][request header][request body]` for one request.
 fn encode_frame<R: GroupRequest>(request: &R, version: i16, correlation_id: i32) -> Result<BytesMut, ConnectionError> {
