@@ -112,6 +112,19 @@ async fn served(connection: &mut Connection) -> Result<(), ConnectionError> {
     }
 }
 
+/// How long the brokers let a SASL login last (KIP-368), asked with our own connection; `None` without SASL,
+/// or when they set no limit. rskafka's connections do not log in again, so whoever keeps them must replace
+/// them in time (see [`crate::produce`]).
+pub async fn sasl_session_lifetime(bootstrap_servers: &[String], security: &Arc<Security>) -> Option<Duration> {
+    security.sasl.as_ref()?;
+    for broker in bootstrap_servers {
+        if let Ok(connection) = Connection::open(broker, security).await {
+            return connection.session_lifetime();
+        }
+    }
+    None
+}
+
 /// No retries at all: each request is sent once, and its first error is returned (inside
 /// `Error::RetryFailed` when rskafka would have retried it). Both binaries use it for their data path: a
 /// retried Produce after a broken connection is how one event gets written twice, and a retry looks the

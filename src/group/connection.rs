@@ -168,7 +168,8 @@ pub struct Connection {
     next_correlation_id: i32,
     /// api key → (min, max) version supported by the broker.
     broker_versions: BTreeMap<i16, (i16, i16)>,
-    /// When to authenticate again, if the broker limits the SASL session (KIP-368).
+    /// How long the broker lets a SASL login last (KIP-368), and when to authenticate again.
+    session_lifetime: Option<Duration>,
     reauthenticate_at: Option<Instant>,
 }
 
@@ -195,6 +196,7 @@ impl Connection {
             security: Arc::clone(security),
             next_correlation_id: 1,
             broker_versions: BTreeMap::new(),
+            session_lifetime: None,
             reauthenticate_at: None,
         };
         connection.negotiate_versions().await?;
@@ -207,9 +209,16 @@ impl Connection {
         let Some(credentials) = self.security.sasl.clone() else {
             return Ok(());
         };
-        let lifetime = sasl::authenticate(self, &credentials).await?;
-        self.reauthenticate_at = lifetime.map(|lifetime| Instant::now() + sasl::reauthenticate_after(lifetime));
+        self.session_lifetime = sasl::authenticate(self, &credentials).await?;
+        self.reauthenticate_at = self
+            .session_lifetime
+            .map(|lifetime| Instant::now() + sasl::reauthenticate_after(lifetime));
         Ok(())
+    }
+
+    /// How long the broker lets a SASL login last, if it limits it (`connections.max.reauth.ms`).
+    pub fn session_lifetime(&self) -> Option<Duration> {
+        self.session_lifetime
     }
 
     /// The broker's address, `host:port`.

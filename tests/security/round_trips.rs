@@ -119,10 +119,10 @@ async fn sasl_ssl_plain_round_trip() {
 }
 
 /// KIP-368: on a listener whose SASL sessions last 3 s, the group's connections log in again before theirs
-/// ends, so the member stays in its generation, and events keep flowing long after the first session.
-/// (rskafka's fetch connections do not log in again: the broker closes them and the fetch loops open new
-/// ones. The producer stays on a listener without a session limit: a Produce that met a connection the
-/// broker is closing would be answered 504, "maybe written", which this test is not about.)
+/// end, so the member stays in its generation; the producer replaces its rskafka connections, which cannot,
+/// so that no POST meets a connection the broker is closing: over three lifetimes, every event is
+/// acknowledged and read. (The consumer's rskafka fetch connections are closed by the broker and opened
+/// again by the fetch loops: a fetch is safe to repeat.)
 #[tokio::test]
 async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
     let kafka = kafka().await;
@@ -135,14 +135,23 @@ async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
         ("SESSION_TIMEOUT_MS", "6000"),
         ("HEARTBEAT_INTERVAL_MS", "500"),
     ]);
-    let producer = Service::producer(&kafka.address("SASL_PLAINTEXT"), &env).await;
-    let consumer = Service::consumer(&kafka.address("REAUTH"), "reauth-group", &env).await;
+    let address = kafka.address("REAUTH");
+    let producer = Service::producer(&address, &env).await;
+    let consumer = Service::consumer(&address, "reauth-group", &env).await;
     wait_for_assignment(&[&consumer], &[2], SETTLE).await;
     let generation = status(&consumer).await["generation"].clone();
 
-    tokio::time::sleep(Duration::from_millis(3 * REAUTH_MS)).await;
-    post_ids(&producer, 1..=5).await;
-    wait_for_ids(&consumer, &(1..=5).collect(), "events after three session lifetimes").await;
+    let count = 3 * REAUTH_MS as i64 / 250;
+    for id in 1..=count {
+        post_ids(&producer, id..=id).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_for_ids(
+        &consumer,
+        &(1..=count).collect(),
+        "every event of three session lifetimes",
+    )
+    .await;
     let now: Value = status(&consumer).await;
     assert_eq!(now["generation"], generation, "no rebalance: {now}");
     assert_eq!(now["state"], "stable", "{now}");
@@ -150,5 +159,10 @@ async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
         consumer.plain_logs().contains("authenticating again"),
         "{}",
         consumer.logs()
+    );
+    assert!(
+        producer.plain_logs().contains("replacing the connections"),
+        "{}",
+        producer.logs()
     );
 }
