@@ -216,8 +216,8 @@ fn parse_tls(raw: &RawSecurity, _: SecurityProtocol) -> Result<crate::security::
 fn parse_tls(raw: &RawSecurity, protocol: SecurityProtocol) -> Result<crate::security::TlsSettings, ConfigError> {
     parse_verify_host_name(raw.ssl_endpoint_identification_algorithm.as_deref())?;
     Err(ConfigError(format!(
-        "SECURITY_PROTOCOL={} needs TLS, which this build leaves out: build with `cargo build --release --features tls` \
-         (README, \"Connecting to a hosted cluster\")",
+        "SECURITY_PROTOCOL={} needs TLS, which this build leaves out: build with \
+         `cargo build --release --features tls` (README, \"Connecting to a hosted cluster\")",
         protocol.name()
     )))
 }

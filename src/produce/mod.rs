@@ -21,23 +21,25 @@
 //! to create a topic (Tansu then does, with 4 partitions; our Apache Kafka clusters set
 //! `auto.create.topics.enable=false`): a partition client is only made for a topic that was just listed.
 //!
-//! Connections are made once and reused: one rskafka [`Client`] for the cluster and one [`PartitionClient`]
-//! per partition written to. A partition connection idle for over a second is checked (ListOffsets) before
-//! an event goes out on it, so a broker that died while nobody was sending is found before anything is sent.
+//! Connections are made once and reused: one rskafka [`Client`] for the cluster and one
+//! [`PartitionClient`](rskafka::client::partition::PartitionClient) per partition written to. A partition
+//! connection idle for over a second is checked (ListOffsets) before an event goes out on it, so a broker that
+//! died while nobody was sending is found before anything is sent.
 //!
 //! When the brokers limit SASL sessions (`connections.max.reauth.ms`, KIP-368), a broker closes a connection
 //! at its first request after the session ended; rskafka's connections do not log in again, so a Produce
 //! sent then would be lost ("maybe written") and Kafka would look unreachable. The producer learns the
-//! lifetime when it connects and replaces each connection before 85 % of it has passed ([`Renewal`]).
+//! lifetime when it connects and replaces each connection before 85 % of it has passed (`leader.rs`).
 
 pub mod answer;
 pub mod health;
+mod leader;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{Compression, OffsetAt, UnknownTopicHandling};
 use rskafka::client::Client;
 use rskafka::record::Record;
 use serde::Serialize;
@@ -50,14 +52,13 @@ pub use health::KafkaStatus;
 
 use crate::kafka;
 use crate::partitioner::{partition_for_key, RoundRobin};
-use crate::security::{sasl, Security};
+use crate::security::Security;
 use answer::Failure;
 use health::{Health, PROBE_INTERVAL};
+use leader::{Leader, Renewal};
 
 /// How long a topic list is trusted (see the module docs for why it is short).
 const METADATA_MAX_AGE: Duration = Duration::from_secs(1);
-/// A partition connection unused for this long is checked before an event is sent on it.
-const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// Pause before trying again after a broker refused a write (e.g. a leader moving): nothing was written.
 const REFUSED_RETRY: Duration = Duration::from_millis(100);
 /// How often the producer checks that Kafka answers (a Metadata request), so that `/status` and the page
@@ -97,28 +98,6 @@ struct TopicCache {
     /// Topics written to: one of these that disappears was deleted, not misspelt.
     written: HashSet<String>,
     round_robin: HashMap<String, Arc<RoundRobin>>,
-}
-
-/// The connection to one partition's leader, and when it last answered (a std mutex: one `Instant`,
-/// never held across an `.await`).
-struct Leader {
-    client: PartitionClient,
-    created_at: Instant,
-    renewal: Renewal,
-    answered_at: StdMutex<Instant>,
-}
-
-/// When a connection must be replaced: before the brokers end its SASL session (KIP-368).
-#[derive(Debug, Clone, Copy)]
-struct Renewal {
-    session_lifetime: Option<Duration>,
-}
-
-impl Renewal {
-    fn due(self, since: Instant) -> bool {
-        self.session_lifetime
-            .is_some_and(|lifetime| since.elapsed() >= sasl::reauthenticate_after(lifetime))
-    }
 }
 
 /// The partition an event goes to, and its leader.
@@ -289,7 +268,7 @@ impl Producer {
         let connect = async {
             let client = kafka::connect_with(&self.bootstrap_servers, &self.security, kafka::no_retries()).await?;
             let session_lifetime = kafka::sasl_session_lifetime(&self.bootstrap_servers, &self.security).await;
-            Ok::<_, kafka::ConnectError>((Arc::new(client), Renewal { session_lifetime }))
+            Ok::<_, kafka::ConnectError>((Arc::new(client), Renewal::new(session_lifetime)))
         };
         let (client, renewal) = match timeout_at(deadline, connect).await {
             Ok(connected) => connected.map_err(|e| Failure::Unreachable(e.to_string()))?,
@@ -352,7 +331,7 @@ impl Producer {
     ) -> Result<Arc<Leader>, Failure> {
         let key = (topic.to_string(), partition);
         let cached = self.partitions.lock().await.get(&key).cloned();
-        let cached = cached.filter(|leader| !leader.renewal.due(leader.created_at));
+        let cached = cached.filter(|leader| !leader.due_for_renewal());
         if let Some(leader) = cached {
             if !leader.idle() {
                 return Ok(leader);
@@ -372,12 +351,7 @@ impl Producer {
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(answer::before_sending)?;
-        let leader = Arc::new(Leader {
-            client: created,
-            created_at: Instant::now(),
-            renewal,
-            answered_at: StdMutex::new(Instant::now()),
-        });
+        let leader = Arc::new(Leader::new(created, renewal));
         self.partitions.lock().await.insert(key, Arc::clone(&leader));
         Ok(leader)
     }
@@ -427,18 +401,4 @@ impl Producer {
         self.partitions.lock().await.clear();
         self.topics.lock().await.fetched_at = None;
     }
-}
-
-impl Leader {
-    fn idle(&self) -> bool {
-        lock(&self.answered_at).elapsed() > IDLE_CHECK
-    }
-
-    fn answered(&self) {
-        *lock(&self.answered_at) = Instant::now();
-    }
-}
-
-fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -101,7 +101,8 @@ async fn handshake(connection: &mut Connection, mechanism: &str) -> Result<Resul
             offered.join(", ")
         )),
         Some(ResponseError::IllegalSaslState) => Err(
-            "the listener does not take SASL (ILLEGAL_SASL_STATE): use SECURITY_PROTOCOL=PLAINTEXT or SSL, or a SASL listener"
+            "the listener does not take SASL (ILLEGAL_SASL_STATE): use SECURITY_PROTOCOL=PLAINTEXT or SSL, \
+             or a SASL listener"
                 .into(),
         ),
         Some(error) => Err(crate::group::error::name(error)),
