@@ -83,6 +83,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
             notices,
+            renewal: kafka::Renewal::learn(&config.bootstrap_servers, &config.security).await,
         };
         if let Err(reason) = run_member(&config, fetch, status, shutdown.clone()).await {
             tokio::select! {

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
@@ -20,7 +20,7 @@ use rskafka::BackoffConfig;
 use kafka_protocol::messages::MetadataRequest;
 
 use crate::group::connection::{Connection, ConnectionError};
-use crate::security::Security;
+use crate::security::{sasl, Security};
 
 /// Why the client could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -112,17 +112,41 @@ async fn served(connection: &mut Connection) -> Result<(), ConnectionError> {
     }
 }
 
-/// How long the brokers let a SASL login last (KIP-368), asked with our own connection; `None` without SASL,
-/// or when they set no limit. rskafka's connections do not log in again, so whoever keeps them must replace
-/// them in time (see [`crate::produce`]).
-pub async fn sasl_session_lifetime(bootstrap_servers: &[String], security: &Arc<Security>) -> Option<Duration> {
-    security.sasl.as_ref()?;
-    for broker in bootstrap_servers {
-        if let Ok(connection) = Connection::open(broker, security).await {
-            return connection.session_lifetime();
-        }
+/// When an rskafka connection must be replaced: before the brokers end its SASL session (KIP-368).
+///
+/// A broker that limits SASL sessions (`connections.max.reauth.ms`) closes a connection at its first request
+/// after the session ended. rskafka's connections do not log in again, so whoever keeps one replaces it
+/// before 85 % of the session has passed, the margin our own connections re-authenticate at
+/// ([`crate::security::sasl`]): the producer its partition connections and client, a fetch loop its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Renewal {
+    session_lifetime: Option<Duration>,
+}
+
+impl Renewal {
+    /// For connections whose SASL session lasts `session_lifetime` (`None`: no limit, or no SASL).
+    pub fn new(session_lifetime: Option<Duration>) -> Self {
+        Self { session_lifetime }
     }
-    None
+
+    /// Asks the brokers how long a SASL login lasts, with our own connection (no SASL: no limit).
+    pub async fn learn(bootstrap_servers: &[String], security: &Arc<Security>) -> Self {
+        if security.sasl.is_none() {
+            return Self::default();
+        }
+        for broker in bootstrap_servers {
+            if let Ok(connection) = Connection::open(broker, security).await {
+                return Self::new(connection.session_lifetime());
+            }
+        }
+        Self::default()
+    }
+
+    /// Whether a connection made at `since` must be replaced now.
+    pub fn due(self, since: Instant) -> bool {
+        self.session_lifetime
+            .is_some_and(|lifetime| since.elapsed() >= sasl::reauthenticate_after(lifetime))
+    }
 }
 
 /// No retries at all: each request is sent once, and its first error is returned (inside
@@ -154,4 +178,17 @@ pub fn bounded_backoff() -> BackoffConfig {
 pub async fn partition_counts(client: &Client) -> Result<BTreeMap<String, usize>, rskafka::client::error::Error> {
     let topics = client.list_topics().await?;
     Ok(topics.into_iter().map(|t| (t.name, t.partitions.len())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_is_due_at_85_percent_of_the_session() {
+        let session = Renewal::new(Some(Duration::from_secs(100)));
+        assert!(!session.due(Instant::now()));
+        assert!(session.due(Instant::now() - Duration::from_secs(86)));
+        assert!(!Renewal::default().due(Instant::now() - Duration::from_secs(1_000_000)));
+    }
 }

@@ -85,6 +85,8 @@ pub struct FetchContext {
     pub invalid_events: Arc<AtomicU64>,
     /// What the data path tells `/status`: the topic gone missing, resets.
     pub notices: Arc<Notices>,
+    /// When a fetch loop replaces its leader connection: before the brokers end its SASL session.
+    pub renewal: kafka::Renewal,
 }
 
 /// What a group member needs of the data path: the topic, partition counts (the leader assigns from them),

@@ -7,37 +7,17 @@
 //!
 //! **Renewal (KIP-368).** A broker that limits SASL sessions (`connections.max.reauth.ms`) closes a
 //! connection at its first request after the session ended. rskafka's connections do not log in again, so
-//! the producer replaces them before 85 % of the session has passed ([`Renewal`]), the margin our own
-//! connections re-authenticate at ([`crate::security::sasl`]).
+//! the producer replaces them before 85 % of the session has passed ([`Renewal`]).
 
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use rskafka::client::partition::PartitionClient;
 
-use crate::security::sasl;
+use crate::kafka::Renewal;
 
 /// A partition connection unused for this long is checked before an event is sent on it.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
-
-/// When a connection must be replaced: before the brokers end its SASL session.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Renewal {
-    session_lifetime: Option<Duration>,
-}
-
-impl Renewal {
-    /// For connections whose SASL session lasts `session_lifetime` (`None`: no limit, or no SASL).
-    pub(super) fn new(session_lifetime: Option<Duration>) -> Self {
-        Self { session_lifetime }
-    }
-
-    /// Whether a connection made at `since` must be replaced now.
-    pub(super) fn due(self, since: Instant) -> bool {
-        self.session_lifetime
-            .is_some_and(|lifetime| since.elapsed() >= sasl::reauthenticate_after(lifetime))
-    }
-}
 
 /// The connection to one partition's leader, and when it last answered (a std mutex: one `Instant`,
 /// never held across an `.await`).
@@ -75,17 +55,4 @@ impl Leader {
 
 fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renewal_is_due_at_85_percent_of_the_session() {
-        let session = Renewal::new(Some(Duration::from_secs(100)));
-        assert!(!session.due(Instant::now()));
-        assert!(session.due(Instant::now() - Duration::from_secs(86)));
-        assert!(!Renewal::new(None).due(Instant::now() - Duration::from_secs(1_000_000)));
-    }
 }

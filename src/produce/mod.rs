@@ -51,11 +51,12 @@ pub use answer::SendError;
 pub use health::KafkaStatus;
 
 use crate::kafka;
+use crate::kafka::Renewal;
 use crate::partitioner::{partition_for_key, RoundRobin};
 use crate::security::Security;
 use answer::Failure;
 use health::{Health, PROBE_INTERVAL};
-use leader::{Leader, Renewal};
+use leader::Leader;
 
 /// How long a topic list is trusted (see the module docs for why it is short).
 const METADATA_MAX_AGE: Duration = Duration::from_secs(1);
@@ -267,8 +268,8 @@ impl Producer {
         }
         let connect = async {
             let client = kafka::connect_with(&self.bootstrap_servers, &self.security, kafka::no_retries()).await?;
-            let session_lifetime = kafka::sasl_session_lifetime(&self.bootstrap_servers, &self.security).await;
-            Ok::<_, kafka::ConnectError>((Arc::new(client), Renewal::new(session_lifetime)))
+            let renewal = Renewal::learn(&self.bootstrap_servers, &self.security).await;
+            Ok::<_, kafka::ConnectError>((Arc::new(client), renewal))
         };
         let (client, renewal) = match timeout_at(deadline, connect).await {
             Ok(connected) => connected.map_err(|e| Failure::Unreachable(e.to_string()))?,

@@ -119,10 +119,9 @@ async fn sasl_ssl_plain_round_trip() {
 }
 
 /// KIP-368: on a listener whose SASL sessions last 3 s, the group's connections log in again before theirs
-/// end, so the member stays in its generation; the producer replaces its rskafka connections, which cannot,
-/// so that no POST meets a connection the broker is closing: over three lifetimes, every event is
-/// acknowledged and read. (The consumer's rskafka fetch connections are closed by the broker and opened
-/// again by the fetch loops: a fetch is safe to repeat.)
+/// end, so the member stays in its generation; the producer and the fetch loops replace their rskafka
+/// connections, which cannot, so that no request meets a connection the broker is closing: over three
+/// lifetimes, every event is acknowledged and read, and no fetch fails.
 #[tokio::test]
 async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
     let kafka = kafka().await;
@@ -155,10 +154,15 @@ async fn sasl_sessions_are_renewed_before_the_broker_ends_them() {
     let now: Value = status(&consumer).await;
     assert_eq!(now["generation"], generation, "no rebalance: {now}");
     assert_eq!(now["state"], "stable", "{now}");
+    let logs = consumer.plain_logs();
+    assert!(logs.contains("authenticating again"), "{logs}");
     assert!(
-        consumer.plain_logs().contains("authenticating again"),
-        "{}",
-        consumer.logs()
+        logs.contains("a new leader connection before the SASL session ends"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("fetch failed"),
+        "no fetch met a closed connection: {logs}"
     );
     assert!(
         producer.plain_logs().contains("replacing the connections"),
