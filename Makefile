@@ -5,12 +5,18 @@ TANSU := .tools/bin/tansu
 # make broker / make demo: tansu (one in-memory Tansu broker) or kafka (an Apache Kafka cluster of a controller
 # and two brokers, scripts/kafka-cluster.sh).
 BROKER ?= tansu
+# Cargo features of `make build` and `make release`: empty builds pure Rust (no C compiler); tls adds TLS to the
+# brokers (SECURITY_PROTOCOL=SSL, SASL_SSL) with rustls' ring provider, which compiles C. `make test` and
+# `make lint` always include tls, `make pure-rust` never.
+FEATURES ?=
+CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES))
 
 .PHONY: help build release test lint pure-rust broker tools demo bench chaos
 
 help:
 	@echo "make demo      build, start a local broker, the producer and two consumers; print the page's URL"
 	@echo "make test      unit tests, and integration tests on Apache Kafka and on Tansu (installs what it needs)"
+	@echo "make release   the binaries, pure Rust; FEATURES=tls adds TLS to the brokers (needs a C compiler)"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make broker    a local broker on 127.0.0.1:9093 with first-topic (2 partitions)"
 	@echo "               BROKER=kafka: Apache Kafka, brokers on 127.0.0.1:9093 and 9094 (make demo BROKER=kafka too)"
@@ -18,15 +24,17 @@ help:
 	@echo "make chaos     the fault suite on both brokers, 15 s of load around each fault (make test runs it with 3 s)"
 
 build:
-	$(CARGO) build
+	$(CARGO) build $(CARGO_FEATURES)
 
 release:
-	$(CARGO) build --release
+	$(CARGO) build --release $(CARGO_FEATURES)
 
 # Everything the tests need that is not a Rust crate: the test brokers (Tansu, and Apache Kafka's jars from
 # Maven Central) and the Python peers (aiokafka, confluent-kafka) into .tools/ (git-ignored), the Java peers
 # compiled into target/java-peers, headless Chromium (Debian) and playwright-core (tests/browser/node_modules).
+# tests/security.rs also needs openssl, which makes its certificates (scripts/test-certificates.sh).
 tools:
+	@command -v openssl >/dev/null || { echo "make tools: openssl is missing (Debian: apt-get install -y openssl)" >&2; exit 1; }
 	bash scripts/install-tansu.sh
 	bash scripts/install-kafka.sh
 	bash scripts/install-aiokafka.sh
@@ -35,14 +43,16 @@ tools:
 
 test: tools pure-rust
 	node --test tests/page-model/
-	$(CARGO) test --lib --bins --tests
+	$(CARGO) test --features tls --lib --bins --tests
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features tls -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items --quiet
 
-# The default build must not need a C compiler (rskafka without default features, gzip and snappy only).
+# The default build must not need a C compiler (rskafka without default features, gzip and snappy only; SASL's
+# SCRAM in pure Rust; TLS, whose crypto compiles C, only with FEATURES=tls).
 pure-rust:
 	CC=/bin/false CXX=/bin/false $(CARGO) build --release --bins
 

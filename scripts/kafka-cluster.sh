@@ -30,6 +30,11 @@
 #   KAFKA_EXTRA_PROPERTIES             KEY=VALUE pairs (space or newline separated) appended to every broker's
 #                                      file by prepare, e.g. "group.min.session.timeout.ms=1000"
 #   KAFKA_CONTROLLER_EXTRA_PROPERTIES  the same for the controller's file (e.g. broker.session.timeout.ms)
+#   KAFKA_EXTRA_PROPERTIES_FILE        a file appended as it is to every broker's file, after the above: for values
+#                                      with spaces (JAAS configurations) and for replacing a setting (Java's
+#                                      Properties keeps the last value of a key), e.g. listeners for TLS and SASL
+#   KAFKA_FORMAT_ARGS                  more arguments for formatting the controller's storage (space separated),
+#                                      e.g. --add-scram SCRAM-SHA-256=[name=alice,password=alice-secret]
 #   KAFKA_HEAP, KAFKA_JVM_OPTS         the nodes' JVM flags (defaults below)
 set -euo pipefail
 
@@ -160,6 +165,10 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 EOF
     append_properties "${KAFKA_EXTRA_PROPERTIES:-}" "$dir/node-$n.properties"
+    if [ -n "${KAFKA_EXTRA_PROPERTIES_FILE:-}" ]; then
+      [ -f "$KAFKA_EXTRA_PROPERTIES_FILE" ] || die "KAFKA_EXTRA_PROPERTIES_FILE: no file $KAFKA_EXTRA_PROPERTIES_FILE"
+      cat "$KAFKA_EXTRA_PROPERTIES_FILE" >>"$dir/node-$n.properties"
+    fi
     n=$((n + 1))
   done
 
@@ -169,10 +178,12 @@ EOF
   # (install-kafka.sh checks that StorageTool writes a broker nothing else).
   id=$(random_uuid)
   for ((i = 2; i < n; i++)); do write_broker_meta "$dir/data/node-$i" "$i" "$id"; done
+  local format_args=()
+  read -r -a format_args <<<"${KAFKA_FORMAT_ARGS:-}"
   # shellcheck disable=SC2046
   java $TOOL_JVM_OPTS $(cds_flag format) -Dlog4j2.configurationFile="$ROOT/kafka/tools-log4j2.properties" \
     -cp "$LIBS/*" kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/node-1.properties" \
-    >"$dir/logs/format-node-1.log" 2>&1 || {
+    "${format_args[@]}" >"$dir/logs/format-node-1.log" 2>&1 || {
     echo "kafka-cluster: formatting the controller's storage failed:" >&2
     sed 's/^/  /' "$dir/logs/format-node-1.log" >&2
     exit 1

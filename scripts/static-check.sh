@@ -40,7 +40,7 @@ if [ "${STATIC_CHECK_IN_NETNS:-}" != 1 ]; then
   # proc-macros, which must stay dynamic.
   echo "static-check: building static binaries (CARGO_TARGET_DIR=target/static)"
   CARGO_TARGET_DIR=target/static RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked --bins --target "$TARGET"
+    cargo build --release --locked --bins --features tls --target "$TARGET"
   # Everything else runs in a fresh network namespace; re-enter this script there.
   exec unshare --net env STATIC_CHECK_IN_NETNS=1 bash "$SELF" "$@"
 fi

@@ -37,6 +37,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
     tracing::info!("Starting consumer on topic {}, in group {}", config.topic, config.group);
     let protocol = config.group_protocol.protocol;
     tracing::info!("group protocol: {}", protocol.name());
+    config.security.log_start();
     for ignored in &config.group_protocol.ignored {
         tracing::warn!("{ignored}");
     }
@@ -84,6 +85,7 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             store,
             invalid_events: Arc::new(AtomicU64::new(0)),
             notices,
+            renewal: kafka::Renewal::learn(&config.bootstrap_servers, &config.security).await,
         };
         if let Err(reason) = run_member(&config, fetch, status, shutdown.clone()).await {
             tokio::select! {
@@ -122,6 +124,7 @@ fn group_settings(config: &ConsumerConfig) -> GroupSettings {
     GroupSettings {
         group: config.group.clone(),
         bootstrap_servers: config.bootstrap_servers.clone(),
+        security: Arc::clone(&config.security),
         instance_id: config.group_instance_id.clone(),
         session_timeout: config.session_timeout,
         rebalance_timeout: config.max_poll_interval,
@@ -136,7 +139,7 @@ async fn connect_until_ready(config: &ConsumerConfig, status: &watch::Sender<Con
         // No retries inside rskafka: after a failed request it would look the partition's leader up by a
         // Metadata request naming the topic, which lets a broker create a deleted topic again; the data
         // path retries by itself, listing the topics first (see `crate::notices`).
-        match kafka::connect_with(&config.bootstrap_servers, kafka::no_retries()).await {
+        match kafka::connect_with(&config.bootstrap_servers, &config.security, kafka::no_retries()).await {
             Ok(client) => return Arc::new(client),
             Err(e) => {
                 let message = format!("cannot reach Kafka at {}: {e}", config.bootstrap_servers.join(","));

@@ -24,6 +24,7 @@
 //! - [`consume`]: one fetch loop per owned partition; [`store`]: the recent events; [`notices`]: what the
 //!   data path reports (a topic gone); [`status`]: the snapshot `/status` serves; [`consumer_api`],
 //!   [`consumer`]: the consumer service.
+//! - [`security`]: TLS and SASL on every connection to the cluster (`SECURITY_PROTOCOL`).
 //! - [`cli`]: what both binaries do around their service (help, config errors, signals).
 //!
 //! The binaries in `bin/` only call into this library.
@@ -42,6 +43,7 @@ pub mod notices;
 pub mod partitioner;
 pub mod produce;
 pub mod producer_api;
+pub mod security;
 pub mod static_files;
 pub mod status;
 pub mod store;

@@ -63,13 +63,20 @@ struct Outgoing {
 impl ProducerApi {
     /// The service; its producer starts connecting at once (in the background).
     pub fn new(config: &ProducerConfig, stopping: CancellationToken) -> Self {
-        let producer = Producer::new(config.bootstrap_servers.clone(), config.request_timeout);
+        let producer = Producer::new(
+            config.bootstrap_servers.clone(),
+            Arc::clone(&config.security),
+            config.request_timeout,
+        );
         producer.start();
         Self {
             default_topic: config.topic.clone(),
             request_timeout_ms: config.request_timeout.as_millis() as u64,
             producer,
-            cluster: Arc::new(ClusterWatch::new(config.bootstrap_servers.clone())),
+            cluster: Arc::new(ClusterWatch::new(
+                config.bootstrap_servers.clone(),
+                Arc::clone(&config.security),
+            )),
             stopping,
         }
     }
@@ -180,6 +187,7 @@ fn kind_of(value: &Value) -> String {
 
 /// Runs the producer's HTTP server until `shutdown` is cancelled.
 pub async fn run(config: ProducerConfig, shutdown: CancellationToken) -> std::io::Result<()> {
+    config.security.log_start();
     let listener = http::bind((config.host, config.port).into()).await?;
     tracing::info!(
         "producer listening on http://{}, default topic {}, brokers {}",

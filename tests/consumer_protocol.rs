@@ -238,7 +238,10 @@ async fn the_coordinator_moves_and_the_members_keep_their_partitions_and_epochs(
     );
 
     let brokers: Vec<String> = lab.cluster.bootstrap().split(',').map(str::to_string).collect();
-    let coordinator = find_coordinator(&brokers, group).await.expect("the coordinator");
+    let plaintext = std::sync::Arc::new(kafka_lab::security::Security::plaintext());
+    let coordinator = find_coordinator(&brokers, &plaintext, group)
+        .await
+        .expect("the coordinator");
     let index = brokers
         .iter()
         .position(|b| *b == coordinator)
@@ -248,7 +251,7 @@ async fn the_coordinator_moves_and_the_members_keep_their_partitions_and_epochs(
     let kafka = lab.cluster.own_kafka();
     kafka.stop_broker(index);
     let moved = eventually(SETTLE, "the coordinator to move", || async {
-        let found = find_coordinator(&brokers, group).await.ok();
+        let found = find_coordinator(&brokers, &plaintext, group).await.ok();
         found.filter(|c| *c != coordinator)
     })
     .await;

@@ -15,6 +15,11 @@ use support::group::{ids, owned, status, wait_for_assignment, PacedProducer};
 use support::lab::Lab;
 use support::{eventually, Cluster, Flavor, Service};
 
+/// The test cluster speaks PLAINTEXT.
+fn plaintext() -> std::sync::Arc<kafka_lab::security::Security> {
+    std::sync::Arc::new(kafka_lab::security::Security::plaintext())
+}
+
 const SETTLE: Duration = Duration::from_secs(40);
 
 /// Waits until the consumers together hold every id of `acked`; returns how often each id arrived.
@@ -208,8 +213,8 @@ async fn join_as_foreign_member(
     session: Duration,
 ) -> Result<(GroupClient, Identity, i32), kafka_lab::group::error::GroupError> {
     let brokers: Vec<String> = lab.cluster.bootstrap().split(',').map(str::to_string).collect();
-    let address = find_coordinator(&brokers, group).await?;
-    let mut client = GroupClient::connect(&address, group).await?;
+    let address = find_coordinator(&brokers, &plaintext(), group).await?;
+    let mut client = GroupClient::connect(&address, &plaintext(), group).await?;
     let subscription = encode_subscription(std::slice::from_ref(&lab.topic)).unwrap();
     let mut me = Identity::default();
     loop {
@@ -279,7 +284,7 @@ async fn the_coordinators_broker_stopped_and_restarted_moves_the_coordinator_wit
     let before = (generation(&first).await, generation(&second).await);
 
     let brokers: Vec<String> = lab.cluster.bootstrap().split(',').map(str::to_string).collect();
-    let coordinator = find_coordinator(&brokers, "moving-group")
+    let coordinator = find_coordinator(&brokers, &plaintext(), "moving-group")
         .await
         .expect("the coordinator");
     let index = brokers
@@ -291,7 +296,7 @@ async fn the_coordinators_broker_stopped_and_restarted_moves_the_coordinator_wit
     let kafka = lab.cluster.own_kafka();
     kafka.stop_broker(index);
     let moved = eventually(SETTLE, "the coordinator to move", || async {
-        find_coordinator(&brokers, "moving-group")
+        find_coordinator(&brokers, &plaintext(), "moving-group")
             .await
             .ok()
             .filter(|c| *c != coordinator)
@@ -333,7 +338,7 @@ async fn the_coordinators_broker_killed_keeps_the_generation_and_loses_nothing_o
     let before = (generation(&first).await, generation(&second).await);
 
     let brokers: Vec<String> = lab.cluster.bootstrap().split(',').map(str::to_string).collect();
-    let coordinator = find_coordinator(&brokers, "killed-group")
+    let coordinator = find_coordinator(&brokers, &plaintext(), "killed-group")
         .await
         .expect("the coordinator");
     let index = brokers
@@ -366,7 +371,7 @@ async fn the_coordinators_broker_killed_keeps_the_generation_and_loses_nothing_o
         "it keeps its partition meanwhile: {unavailable}"
     );
     let moved = eventually(SETTLE, "the coordinator to move", || async {
-        find_coordinator(&brokers, "killed-group")
+        find_coordinator(&brokers, &plaintext(), "killed-group")
             .await
             .ok()
             .filter(|c| *c != coordinator)

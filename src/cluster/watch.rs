@@ -19,6 +19,7 @@ use super::consumers::ConsumerUrl;
 use super::history::{History, Rebalance};
 use super::snapshot::{self, now_ms, Question};
 use super::view::ClusterView;
+use crate::security::Security;
 
 /// A view younger than this is served as it is.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -88,10 +89,10 @@ pub struct ClusterWatch {
 }
 
 impl ClusterWatch {
-    pub fn new(bootstrap_servers: Vec<String>) -> Self {
+    pub fn new(bootstrap_servers: Vec<String>, security: Arc<Security>) -> Self {
         Self {
             bootstrap_servers: bootstrap_servers.join(","),
-            admin: tokio::sync::Mutex::new(Admin::new(bootstrap_servers)),
+            admin: tokio::sync::Mutex::new(Admin::new(bootstrap_servers, security)),
             topics: Mutex::new(BTreeMap::new()),
             polling: AtomicBool::new(false),
         }

@@ -6,17 +6,23 @@
 //! produces a single line that names the variable and the form it expects. The binaries print that line and
 //! exit with status 2.
 //!
-//! Every variable is described once, in [`PRODUCER_VARS`] or [`CONSUMER_VARS`]; `--help` prints those tables.
+//! Every variable is described once, in [`PRODUCER_VARS`], [`CONSUMER_VARS`] or, for both, the security
+//! variables of [`SECURITY_VARS`]; `--help` prints those tables.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::security::Security;
+
 mod group;
+mod security;
 
 pub use group::{GroupProtocol, ProtocolSettings};
+pub use security::SECURITY_VARS;
 
 /// One environment variable: its name, its default (if it has one) and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +201,8 @@ pub struct ConfigError(String);
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
     pub bootstrap_servers: Vec<String>,
+    /// `SECURITY_PROTOCOL` and the TLS and SASL settings it needs.
+    pub security: Arc<Security>,
     pub topic: String,
     pub host: IpAddr,
     pub port: u16,
@@ -212,6 +220,8 @@ pub enum OffsetReset {
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub bootstrap_servers: Vec<String>,
+    /// `SECURITY_PROTOCOL` and the TLS and SASL settings it needs.
+    pub security: Arc<Security>,
     pub topic: String,
     pub group: String,
     pub host: IpAddr,
@@ -272,9 +282,11 @@ impl ProducerConfig {
 
     /// Reads the producer's configuration from `(name, value)` pairs (tests pass their own).
     pub fn from_vars(vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let raw: RawProducer = read(vars, PRODUCER_VARS)?;
+        let vars: Vec<(String, String)> = vars.collect();
+        let raw: RawProducer = read(vars.clone().into_iter(), PRODUCER_VARS)?;
         Ok(Self {
             bootstrap_servers: parse_bootstrap(&raw.kafka_bootstrap_servers)?,
+            security: parse_security(vars)?,
             topic: parse_name("KAFKA_TOPIC", raw.kafka_topic, "first-topic")?,
             host: parse_host(raw.host)?,
             port: parse_number("PORT", raw.port, 5000, 0..=u16::MAX as u64)? as u16,
@@ -291,7 +303,8 @@ impl ConsumerConfig {
 
     /// Reads the consumer's configuration from `(name, value)` pairs (tests pass their own).
     pub fn from_vars(vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let raw: RawConsumer = read(vars, CONSUMER_VARS)?;
+        let vars: Vec<(String, String)> = vars.collect();
+        let raw: RawConsumer = read(vars.clone().into_iter(), CONSUMER_VARS)?;
         let group_protocol = group::parse_protocol(group::RawProtocol {
             group_protocol: raw.group_protocol.as_deref(),
             remote_assignor: raw.group_remote_assignor.as_deref(),
@@ -307,6 +320,7 @@ impl ConsumerConfig {
         )?;
         Ok(Self {
             bootstrap_servers: parse_bootstrap(&raw.kafka_bootstrap_servers)?,
+            security: parse_security(vars)?,
             topic: parse_name("KAFKA_TOPIC", raw.kafka_topic, "first-topic")?,
             group: parse_name("CONSUMER_GROUP", Some(raw.consumer_group), "")?,
             host: parse_host(raw.host)?,
@@ -343,9 +357,17 @@ impl ConsumerConfig {
     }
 }
 
-/// Renders the `--help` text of a binary: what it does, then one paragraph per variable.
+/// Renders the `--help` text of a binary: what it does, then one paragraph per variable, its own and then the
+/// security variables.
 pub fn help_text(binary: &str, summary: &str, vars: &[EnvVar]) -> String {
     let mut text = format!("{binary}: {summary}\n\nConfigured by environment variables:\n");
+    describe_vars(&mut text, vars);
+    text.push_str("\nConnecting to a secured cluster (TLS, SASL):\n");
+    describe_vars(&mut text, &SECURITY_VARS);
+    text
+}
+
+fn describe_vars(text: &mut String, vars: &[EnvVar]) {
     for var in vars {
         let default = var.default.map_or("required".to_string(), |d| format!("default: {d}"));
         let _ = writeln!(
@@ -354,7 +376,12 @@ pub fn help_text(binary: &str, summary: &str, vars: &[EnvVar]) -> String {
             var.name, var.help, "", var.expects
         );
     }
-    text
+}
+
+/// The security variables, read on their own (both binaries have them).
+fn parse_security(vars: Vec<(String, String)>) -> Result<Arc<Security>, ConfigError> {
+    let raw: security::RawSecurity = read(vars.into_iter(), &SECURITY_VARS)?;
+    security::parse(raw).map(Arc::new)
 }
 
 /// Lets envy read the variables, turning its errors into a line that names the variable.

@@ -65,6 +65,12 @@ pub(super) struct FetchLoop {
     empty_since: Option<(i64, Instant)>,
 }
 
+/// Why a fetch loop let go of its leader connection, other than an error.
+enum Released {
+    TopicGone,
+    Renewal,
+}
+
 impl FetchLoop {
     pub(super) fn new(context: FetchContext, partition: i32, progress: Arc<Mutex<BTreeMap<i32, Progress>>>) -> Self {
         Self {
@@ -89,7 +95,16 @@ impl FetchLoop {
         loop {
             let client = self.partition_client().await;
             match self.fetch_from(&client, &mut position).await {
-                Ok(()) => tracing::warn!(partition = self.partition, "the topic is gone; waiting for it"),
+                Ok(Released::TopicGone) => {
+                    tracing::warn!(partition = self.partition, "the topic is gone; waiting for it")
+                }
+                Ok(Released::Renewal) => {
+                    tracing::debug!(
+                        partition = self.partition,
+                        "a new leader connection before the SASL session ends"
+                    );
+                    continue;
+                }
                 Err(e) => tracing::warn!(partition = self.partition, "fetch failed, connecting again: {e}"),
             }
             drop(client);
@@ -97,16 +112,20 @@ impl FetchLoop {
         }
     }
 
-    /// Fetches from one leader connection until it fails (`Err`) or the topic is gone (`Ok`: the watch
-    /// says so, or the broker no longer knows it).
-    async fn fetch_from(&mut self, client: &PartitionClient, position: &mut i64) -> Result<(), KafkaError> {
+    /// Fetches from one leader connection until it fails (`Err`), the topic is gone (the watch says so, or
+    /// the broker no longer knows it), or the connection is due for renewal (KIP-368, see [`crate::kafka::Renewal`]).
+    async fn fetch_from(&mut self, client: &PartitionClient, position: &mut i64) -> Result<Released, KafkaError> {
         self.past_end_since = None;
+        let connected = Instant::now();
         loop {
             if self.context.notices.topic_missing() {
-                return Ok(());
+                return Ok(Released::TopicGone);
             }
             // Backpressure: no fetch while unread events fill the store.
             self.context.store.wait_for_room().await;
+            if self.context.renewal.due(connected) {
+                return Ok(Released::Renewal);
+            }
             match self.fetch(client, *position).await {
                 Fetched::Records {
                     records,
@@ -149,7 +168,7 @@ impl FetchLoop {
                 Fetched::Failed(KafkaError::ServerError {
                     protocol_error: ProtocolError::UnknownTopicOrPartition,
                     ..
-                }) => return Ok(()),
+                }) => return Ok(Released::TopicGone),
                 Fetched::Failed(e) => {
                     self.report(*position, None, Some(format!("fetch failed: {e}")));
                     return Err(e);

@@ -87,6 +87,8 @@ pub struct FetchContext {
     pub invalid_events: Arc<AtomicU64>,
     /// What the data path tells `/status`: the topic gone missing, resets.
     pub notices: Arc<Notices>,
+    /// When a fetch loop replaces its leader connection: before the brokers end its SASL session.
+    pub renewal: kafka::Renewal,
 }
 
 /// What a group member needs of the data path: the topic, partition counts (the leader assigns from them),
@@ -127,9 +129,15 @@ impl DataPath for FetchContext {
     }
 
     async fn starting_offsets(&self, committed: &BTreeMap<i32, Option<i64>>) -> Result<BTreeMap<i32, i64>, GroupError> {
-        starting_offsets(self, committed).await.map_err(|e| GroupError::Retry {
-            context: "starting offsets",
-            reason: e.to_string(),
+        starting_offsets(self, committed).await.map_err(|e| match e.denied() {
+            true => GroupError::Fatal {
+                context: "starting offsets",
+                error: kafka_protocol::ResponseError::TopicAuthorizationFailed,
+            },
+            false => GroupError::Retry {
+                context: "starting offsets",
+                reason: e.to_string(),
+            },
         })
     }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rskafka::client::error::Error as KafkaError;
+use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 
 use super::batches::Fetched;
@@ -24,6 +24,19 @@ pub enum StartError {
     Kafka(#[from] KafkaError),
     #[error("topic {topic} has no partition {partition} (the topic list does not show it)")]
     NotListed { topic: String, partition: i32 },
+}
+
+impl StartError {
+    /// An ACL refuses this client the topic (TOPIC_AUTHORIZATION_FAILED): trying again will not help.
+    pub fn denied(&self) -> bool {
+        matches!(
+            self,
+            Self::Kafka(KafkaError::ServerError {
+                protocol_error: ProtocolError::TopicAuthorizationFailed,
+                ..
+            })
+        )
+    }
 }
 
 /// Where to start reading each partition: its committed offset, or where the reset policy says for a
@@ -78,7 +91,7 @@ where
     loop {
         match attempt().await {
             Ok(value) => return Ok(value),
-            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(e) if e.denied() || tokio::time::Instant::now() >= deadline => return Err(e),
             Err(e) => tracing::debug!("starting offsets: {e}; trying again"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

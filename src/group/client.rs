@@ -20,6 +20,7 @@
 //! a broker whose JoinGroup predates v5 cannot have static members, which is an error the user must see.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,6 +42,7 @@ use kafka_protocol::ResponseError;
 use super::connection::Connection;
 use super::error::GroupError;
 use super::protocol::PROTOCOL_TYPE;
+use crate::security::Security;
 
 /// How long an ordinary group request may take; JoinGroup and SyncGroup wait this long on top of the
 /// rebalance timeout.
@@ -99,10 +101,10 @@ pub struct GroupClient {
 }
 
 /// Asks any of `brokers` which broker coordinates `group`, and returns its `host:port`.
-pub async fn find_coordinator(brokers: &[String], group: &str) -> Result<String, GroupError> {
+pub async fn find_coordinator(brokers: &[String], security: &Arc<Security>, group: &str) -> Result<String, GroupError> {
     let mut last_error = None;
     for broker in brokers {
-        match ask_for_coordinator(broker, group).await {
+        match ask_for_coordinator(broker, security, group).await {
             Ok(address) => return Ok(address),
             Err(error) => last_error = Some(error),
         }
@@ -113,8 +115,8 @@ pub async fn find_coordinator(brokers: &[String], group: &str) -> Result<String,
     }))
 }
 
-async fn ask_for_coordinator(broker: &str, group: &str) -> Result<String, GroupError> {
-    let mut connection = Connection::open(broker).await?;
+async fn ask_for_coordinator(broker: &str, security: &Arc<Security>, group: &str) -> Result<String, GroupError> {
+    let mut connection = Connection::open(broker, security).await?;
     let version = connection.version::<FindCoordinatorRequest>()?;
     let mut request = FindCoordinatorRequest::default().with_key_type(0);
     if version >= 4 {
@@ -133,8 +135,8 @@ async fn ask_for_coordinator(broker: &str, group: &str) -> Result<String, GroupE
 
 impl GroupClient {
     /// Opens a connection to the coordinator at `address` for `group`.
-    pub async fn connect(address: &str, group: &str) -> Result<Self, GroupError> {
-        let connection = Connection::open(address).await?;
+    pub async fn connect(address: &str, security: &Arc<Security>, group: &str) -> Result<Self, GroupError> {
+        let connection = Connection::open(address, security).await?;
         Ok(Self {
             connection,
             group: group.to_string(),

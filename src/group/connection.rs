@@ -12,9 +12,13 @@
 //! one task (the member loop, or its heartbeat task, which has a connection of its own), so no locking is
 //! needed. The producer's view of the cluster ([`crate::cluster`]) uses it too, for the admin requests
 //! (Metadata, ListGroups, DescribeGroups, ConsumerGroupDescribe, ListOffsets, Fetch).
+//!
+//! A connection speaks the cluster's `SECURITY_PROTOCOL` ([`crate::security`]): TLS right after TCP connects,
+//! and SASL right after ApiVersions, again before the broker's session ends when it sets one (KIP-368).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -32,9 +36,11 @@ use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::security::{sasl, Security, Transport};
+
 /// The largest response accepted (a JoinGroup response lists every member's subscription).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-/// How long connecting to a broker may take.
+/// How long connecting to a broker may take, TLS handshake included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A failure to talk to the broker. (A Kafka *error code* in a response is not a `ConnectionError`; the
@@ -45,6 +51,21 @@ pub enum ConnectionError {
     Connect { address: String, source: std::io::Error },
     #[error("connecting to {0} timed out")]
     ConnectTimeout(String),
+    #[error("TLS with {address} failed: {reason}")]
+    Tls { address: String, reason: String },
+    #[error("SASL {mechanism} authentication with {address} failed: {reason}")]
+    Authentication {
+        mechanism: &'static str,
+        address: String,
+        reason: String,
+    },
+    /// The first request found the broker speaking another protocol than `SECURITY_PROTOCOL`.
+    #[error("{address} does not answer in {protocol}: {reason}")]
+    ProtocolMismatch {
+        address: String,
+        protocol: &'static str,
+        reason: String,
+    },
     #[error("{api:?} to {address} failed: {source}")]
     Io {
         api: ApiKey,
@@ -142,32 +163,62 @@ impl GroupRequest for FetchRequest {
 /// An open connection to one broker, with the API versions it supports.
 pub struct Connection {
     address: String,
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
+    security: Arc<Security>,
     next_correlation_id: i32,
     /// api key → (min, max) version supported by the broker.
     broker_versions: BTreeMap<i16, (i16, i16)>,
+    /// How long the broker lets a SASL login last (KIP-368), and when to authenticate again.
+    session_lifetime: Option<Duration>,
+    reauthenticate_at: Option<Instant>,
 }
 
 impl Connection {
-    /// Connects to `address` (`host:port`) and asks which API versions it supports.
-    pub async fn open(address: &str) -> Result<Self, ConnectionError> {
-        let connect = TcpStream::connect(address);
+    /// Connects to `address` (`host:port`), starts TLS and asks which API versions the broker supports, then
+    /// authenticates with SASL, as `security` says.
+    pub async fn open(address: &str, security: &Arc<Security>) -> Result<Self, ConnectionError> {
+        let connect = async {
+            let tcp = TcpStream::connect(address)
+                .await
+                .map_err(|source| ConnectionError::Connect {
+                    address: address.to_string(),
+                    source,
+                })?;
+            tcp.set_nodelay(true).ok();
+            security.wrap(tcp, address).await
+        };
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| ConnectionError::ConnectTimeout(address.to_string()))?
-            .map_err(|source| ConnectionError::Connect {
-                address: address.to_string(),
-                source,
-            })?;
-        stream.set_nodelay(true).ok();
+            .map_err(|_| ConnectionError::ConnectTimeout(address.to_string()))??;
         let mut connection = Self {
             address: address.to_string(),
             stream,
+            security: Arc::clone(security),
             next_correlation_id: 1,
             broker_versions: BTreeMap::new(),
+            session_lifetime: None,
+            reauthenticate_at: None,
         };
         connection.negotiate_versions().await?;
+        connection.authenticate().await?;
         Ok(connection)
+    }
+
+    /// SASL, when the protocol asks for it; remembers when the broker wants it done again.
+    async fn authenticate(&mut self) -> Result<(), ConnectionError> {
+        let Some(credentials) = self.security.sasl.clone() else {
+            return Ok(());
+        };
+        self.session_lifetime = sasl::authenticate(self, &credentials).await?;
+        self.reauthenticate_at = self
+            .session_lifetime
+            .map(|lifetime| Instant::now() + sasl::reauthenticate_after(lifetime));
+        Ok(())
+    }
+
+    /// How long the broker lets a SASL login last, if it limits it (`connections.max.reauth.ms`).
+    pub fn session_lifetime(&self) -> Option<Duration> {
+        self.session_lifetime
     }
 
     /// The broker's address, `host:port`.
@@ -175,11 +226,17 @@ impl Connection {
         &self.address
     }
 
+    /// The security settings it was opened with.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
     /// `ApiVersions` v0: every broker answers it, whatever else it supports.
     async fn negotiate_versions(&mut self) -> Result<(), ConnectionError> {
         let response = self
-            .send_at(ApiVersionsRequest::default(), 0, Duration::from_secs(5))
-            .await?;
+            .send_unauthenticated(ApiVersionsRequest::default(), 0, Duration::from_secs(5))
+            .await
+            .map_err(|e| self.explain_first_failure(e))?;
         self.broker_versions = response
             .api_keys
             .iter()
@@ -204,7 +261,22 @@ impl Connection {
     }
 
     /// Sends `request` at `version` (from [`Connection::version`]) and waits up to `timeout` for the answer.
+    /// Authenticates again first when the broker's SASL session is about to end.
     pub async fn send_at<R: GroupRequest>(
+        &mut self,
+        request: R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, ConnectionError> {
+        if self.reauthenticate_at.is_some_and(|at| Instant::now() >= at) {
+            tracing::debug!(broker = %self.address, "authenticating again before the SASL session ends (KIP-368)");
+            self.authenticate().await?;
+        }
+        self.send_unauthenticated(request, version, timeout).await
+    }
+
+    /// [`send_at`](Self::send_at) without the re-authentication check: for ApiVersions and SASL itself.
+    pub(crate) async fn send_unauthenticated<R: GroupRequest>(
         &mut self,
         request: R,
         version: i16,
@@ -239,13 +311,46 @@ impl Connection {
         self.decode_response::<R>(&mut body, version, correlation_id)
     }
 
+    /// The first request failed: a broker that closes the connection at once, or answers with a TLS record,
+    /// most likely listens with another security protocol than ours.
+    fn explain_first_failure(&self, error: ConnectionError) -> ConnectionError {
+        let ConnectionError::Io { source, .. } = &error else {
+            return error;
+        };
+        #[cfg(feature = "tls")]
+        if let Some(reason) = crate::security::tls::refused_after_handshake(source) {
+            return ConnectionError::Tls {
+                address: self.address.clone(),
+                reason,
+            };
+        }
+        let hint = if source.get_ref().is_some_and(|e| e.is::<TlsRecord>()) {
+            "it answered with a TLS record: the listener uses TLS (SECURITY_PROTOCOL=SSL or SASL_SSL)"
+        } else if source.kind() == std::io::ErrorKind::UnexpectedEof {
+            "it closed the connection at the first request: a broker stopping, or a listener that expects TLS or \
+             SASL (check SECURITY_PROTOCOL)"
+        } else {
+            return error;
+        };
+        ConnectionError::ProtocolMismatch {
+            address: self.address.clone(),
+            protocol: self.security.protocol.name(),
+            reason: hint.to_string(),
+        }
+    }
+
     async fn read_frame(&mut self) -> std::io::Result<Bytes> {
         let length = self.stream.read_i32().await?;
         let length = usize::try_from(length)
             .ok()
             .filter(|&len| len <= MAX_RESPONSE_BYTES)
             .ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {length}"))
+                // A TLS alert record starts 0x15 0x03: a TLS listener refusing what it cannot read.
+                if (length as u32) >> 16 == 0x1503 {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, TlsRecord)
+                } else {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {length}"))
+                }
             })?;
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
@@ -278,6 +383,11 @@ impl Connection {
         Ok(response)
     }
 }
+
+/// An answer that is a TLS record, not a Kafka frame: a TLS listener refusing a plaintext client.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer is a TLS record, not a Kafka frame")]
+struct TlsRecord;
 
 /// `[length][request header][request body]` for one request.
 fn encode_frame<R: GroupRequest>(request: &R, version: i16, correlation_id: i32) -> Result<BytesMut, ConnectionError> {

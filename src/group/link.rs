@@ -13,12 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::client::{find_coordinator, GroupClient, Identity, Joined, Membership, REQUEST_TIMEOUT};
 use super::error::GroupError;
+use crate::security::Security;
 
 /// The group requests a member makes. Each finds the coordinator first if the link has no connection.
 pub trait Coordinator: Send + 'static {
@@ -80,6 +82,7 @@ pub struct Timeouts {
 /// The real coordinator: found with FindCoordinator, reached over one [`GroupClient`] connection.
 pub struct CoordinatorLink {
     bootstrap_servers: Vec<String>,
+    security: Arc<Security>,
     group: String,
     pub(super) timeouts: Timeouts,
     /// Where the coordinator was last found; `None` once it moved.
@@ -91,9 +94,10 @@ pub struct CoordinatorLink {
 }
 
 impl CoordinatorLink {
-    pub fn new(bootstrap_servers: Vec<String>, group: String, timeouts: Timeouts) -> Self {
+    pub fn new(bootstrap_servers: Vec<String>, security: Arc<Security>, group: String, timeouts: Timeouts) -> Self {
         Self {
             bootstrap_servers,
+            security,
             group,
             timeouts,
             address: None,
@@ -110,11 +114,13 @@ impl CoordinatorLink {
         if self.connection.is_none() {
             let address = match self.address.clone() {
                 Some(address) => address,
-                None => find_coordinator(&self.bootstrap_servers, &self.group).await?,
+                None => find_coordinator(&self.bootstrap_servers, &self.security, &self.group).await?,
             };
-            let client = GroupClient::connect(&address, &self.group).await.inspect_err(|_| {
-                self.address = None;
-            })?;
+            let client = GroupClient::connect(&address, &self.security, &self.group)
+                .await
+                .inspect_err(|_| {
+                    self.address = None;
+                })?;
             if self.address.as_deref() != Some(address.as_str()) {
                 tracing::info!(coordinator = %address, "found the group coordinator");
             }
@@ -143,7 +149,12 @@ impl Coordinator for CoordinatorLink {
     fn another(&self) -> Self {
         Self {
             address: self.address.clone(),
-            ..Self::new(self.bootstrap_servers.clone(), self.group.clone(), self.timeouts)
+            ..Self::new(
+                self.bootstrap_servers.clone(),
+                Arc::clone(&self.security),
+                self.group.clone(),
+                self.timeouts,
+            )
         }
     }
 

@@ -117,6 +117,10 @@ fn from_code(code: &ProtocolError, reason: String) -> Failure {
         | ProtocolError::NotEnoughReplicas
         | ProtocolError::KafkaStorageError
         | ProtocolError::CorruptMessage => Failure::Refused(reason),
+        // An ACL: it will not change by itself, and the user needs Kafka's name for it.
+        ProtocolError::TopicAuthorizationFailed => Failure::Final(SendError::NotSent(format!(
+            "TOPIC_AUTHORIZATION_FAILED: this client may not write to the topic; grant its user WRITE on it ({reason})"
+        ))),
         _ => Failure::Final(SendError::NotSent(format!("the broker refused the event ({reason})"))),
     }
 }
@@ -196,6 +200,11 @@ mod tests {
             after_sending(&server_error(ProtocolError::InvalidRecord)),
             Failure::Final(SendError::NotSent(_))
         ));
+        let denied = after_sending(&server_error(ProtocolError::TopicAuthorizationFailed)).reason();
+        assert!(
+            denied.starts_with("not sent") && denied.contains("TOPIC_AUTHORIZATION_FAILED"),
+            "{denied}"
+        );
     }
 
     #[test]

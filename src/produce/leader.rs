@@ -1,10 +1,14 @@
 //! The producer's connection to one partition's leader: rskafka's [`PartitionClient`], the [`Batcher`] that
-//! sends on it, and when the leader last answered.
+//! sends on it, when the leader last answered, and when the connection is due for replacement.
 //!
-//! A connection nobody used for a while may have died with its broker unnoticed. The first event sent on it
-//! would then fail *after* going out, and the producer could only answer "may have been written" (504). So
-//! a connection idle for over [`IDLE_CHECK`] is checked first (a ListOffsets request, which writes nothing):
-//! a dead one is found before anything is sent, and the answer can say "not sent" (503).
+//! **Idle check.** A connection nobody used for a while may have died with its broker unnoticed. The first
+//! event sent on it would then fail *after* going out, and the producer could only answer "may have been
+//! written" (504). So a connection idle for over [`IDLE_CHECK`] is checked first (a ListOffsets request,
+//! which writes nothing): a dead one is found before anything is sent, and the answer can say "not sent" (503).
+//!
+//! **Renewal (KIP-368).** A broker that limits SASL sessions (`connections.max.reauth.ms`) closes a
+//! connection at its first request after the session ended. rskafka's connections do not log in again, so
+//! the producer replaces them before 85 % of the session has passed ([`Renewal`]).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,6 +18,7 @@ use rskafka::client::partition::{OffsetAt, PartitionClient};
 use rskafka::record::Record;
 
 use super::batch::{Batcher, Outcome};
+use crate::kafka::Renewal;
 
 /// A partition connection unused for this long is checked before an event is sent on it.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -23,18 +28,27 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 pub(super) struct Leader {
     client: Arc<PartitionClient>,
     batcher: Batcher,
+    created_at: Instant,
+    renewal: Renewal,
     answered_at: Mutex<Instant>,
 }
 
 impl Leader {
     /// Takes over a fresh connection; `timeout` bounds each Produce request sent on it.
-    pub(super) fn new(client: PartitionClient, timeout: Duration) -> Self {
+    pub(super) fn new(client: PartitionClient, timeout: Duration, renewal: Renewal) -> Self {
         let client = Arc::new(client);
         Self {
             batcher: Batcher::start(Arc::clone(&client), timeout),
             client,
+            created_at: Instant::now(),
+            renewal,
             answered_at: Mutex::new(Instant::now()),
         }
+    }
+
+    /// Whether it must be replaced before its SASL session ends.
+    pub(super) fn due_for_renewal(&self) -> bool {
+        self.renewal.due(self.created_at)
     }
 
     /// Checks the connection with a ListOffsets request if it was idle; nothing is written either way.

@@ -25,6 +25,11 @@
 //! per partition written to, with its [`batch::Batcher`]: a task that keeps one Produce request in flight and
 //! sends what arrives meanwhile together in the next one. A partition connection idle for over a second is
 //! checked before an event goes out on it (see [`leader`]).
+//!
+//! When the brokers limit SASL sessions (`connections.max.reauth.ms`, KIP-368), a broker closes a connection
+//! at its first request after the session ended; rskafka's connections do not log in again, so a Produce
+//! sent then would be lost ("maybe written") and Kafka would look unreachable. The producer learns the
+//! lifetime when it connects and replaces each connection before 85 % of it has passed (see [`leader`]).
 
 pub mod answer;
 pub mod batch;
@@ -47,7 +52,9 @@ pub use answer::SendError;
 pub use health::KafkaStatus;
 
 use crate::kafka;
+use crate::kafka::Renewal;
 use crate::partitioner::{partition_for_key, RoundRobin};
+use crate::security::Security;
 use answer::Failure;
 use health::{Health, PROBE_INTERVAL};
 use leader::Leader;
@@ -76,9 +83,11 @@ pub struct Delivery {
 /// making their own.
 pub struct Producer {
     bootstrap_servers: Vec<String>,
+    security: Arc<Security>,
     request_timeout: Duration,
     health: Health,
-    client: Mutex<Option<Arc<Client>>>,
+    /// The cluster client, when it connected, and when its connections are due for replacement.
+    client: Mutex<Option<(Arc<Client>, Instant, Renewal)>>,
     topics: Mutex<TopicCache>,
     partitions: Mutex<HashMap<(String, i32), Arc<Leader>>>,
 }
@@ -101,9 +110,10 @@ struct Target {
 
 impl Producer {
     /// A producer for the given brokers; [`start`](Self::start) connects.
-    pub fn new(bootstrap_servers: Vec<String>, request_timeout: Duration) -> Arc<Self> {
+    pub fn new(bootstrap_servers: Vec<String>, security: Arc<Security>, request_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             bootstrap_servers,
+            security,
             request_timeout,
             health: Health::default(),
             client: Mutex::new(None),
@@ -138,7 +148,7 @@ impl Producer {
 
     /// Whether Kafka answers a Metadata request (for all topics) by `deadline`.
     async fn answers(&self, deadline: tokio::time::Instant) -> Result<(), String> {
-        let client = self.connected(deadline).await.map_err(|failure| failure.reason())?;
+        let (client, _) = self.connected(deadline).await.map_err(|failure| failure.reason())?;
         match timeout_at(deadline, client.list_topics()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -244,30 +254,39 @@ impl Producer {
 
     /// The partition for this event and a checked connection to its leader.
     async fn target(&self, topic: &str, key: Option<&str>, deadline: tokio::time::Instant) -> Result<Target, Failure> {
-        let client = self.connected(deadline).await?;
+        let (client, renewal) = self.connected(deadline).await?;
         let (partitions, round_robin) = self.partition_count(&client, topic).await?;
         let partition = match key {
             Some(key) => partition_for_key(key.as_bytes(), partitions),
             None => round_robin.next_partition(partitions),
         } as i32;
-        let leader = self.leader(&client, topic, partition).await?;
+        let leader = self.leader(&client, renewal, topic, partition).await?;
         Ok(Target { partition, leader })
     }
 
-    /// The cluster client, connecting if there is none.
-    async fn connected(&self, deadline: tokio::time::Instant) -> Result<Arc<Client>, Failure> {
+    /// The cluster client, connecting if there is none or its SASL sessions are about to end.
+    async fn connected(&self, deadline: tokio::time::Instant) -> Result<(Arc<Client>, Renewal), Failure> {
         let mut slot = self.client.lock().await;
-        if let Some(client) = slot.as_ref() {
-            return Ok(Arc::clone(client));
+        match slot.as_ref() {
+            Some((client, since, renewal)) if !renewal.due(*since) => return Ok((Arc::clone(client), *renewal)),
+            Some(_) => {
+                tracing::debug!("replacing the connections before their SASL sessions end (KIP-368)");
+                self.partitions.lock().await.clear();
+            }
+            None => {}
         }
-        let connect = kafka::connect_with(&self.bootstrap_servers, kafka::no_retries());
-        let client = match timeout_at(deadline, connect).await {
-            Ok(client) => Arc::new(client.map_err(|e| Failure::Unreachable(e.to_string()))?),
+        let connect = async {
+            let client = kafka::connect_with(&self.bootstrap_servers, &self.security, kafka::no_retries()).await?;
+            let renewal = Renewal::learn(&self.bootstrap_servers, &self.security).await;
+            Ok::<_, kafka::ConnectError>((Arc::new(client), renewal))
+        };
+        let (client, renewal) = match timeout_at(deadline, connect).await {
+            Ok(connected) => connected.map_err(|e| Failure::Unreachable(e.to_string()))?,
             Err(_) => return Err(Failure::Unreachable("connecting timed out".into())),
         };
-        tracing::info!(brokers = ?self.bootstrap_servers, "connected to Kafka");
-        *slot = Some(Arc::clone(&client));
-        Ok(client)
+        tracing::info!(brokers = ?self.bootstrap_servers, ?renewal, "connected to Kafka");
+        *slot = Some((Arc::clone(&client), Instant::now(), renewal));
+        Ok((client, renewal))
     }
 
     /// The topic's partition count, from a topic list at most a second old.
@@ -311,10 +330,18 @@ impl Producer {
             .retain(|(topic, _), _| !vanished.contains(&topic));
     }
 
-    /// The connection to one partition's leader: cached, and checked when it was idle.
-    async fn leader(&self, client: &Client, topic: &str, partition: i32) -> Result<Arc<Leader>, Failure> {
+    /// The connection to one partition's leader: cached, checked when it was idle, replaced before its SASL
+    /// session ends.
+    async fn leader(
+        &self,
+        client: &Client,
+        renewal: Renewal,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Leader>, Failure> {
         let key = (topic.to_string(), partition);
         let cached = self.partitions.lock().await.get(&key).cloned();
+        let cached = cached.filter(|leader| !leader.due_for_renewal());
         if let Some(leader) = cached {
             return match leader.check_if_idle().await {
                 Ok(()) => Ok(leader),
@@ -328,7 +355,7 @@ impl Producer {
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(answer::before_sending)?;
-        let leader = Arc::new(Leader::new(created, self.request_timeout));
+        let leader = Arc::new(Leader::new(created, self.request_timeout, renewal));
         self.partitions.lock().await.insert(key, Arc::clone(&leader));
         Ok(leader)
     }

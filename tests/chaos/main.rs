@@ -256,7 +256,10 @@ async fn apply(
         }
         Fault::CoordinatorStopped => {
             let brokers: Vec<String> = cluster.bootstrap().split(',').map(str::to_string).collect();
-            let coordinator = find_coordinator(&brokers, group).await.expect("the coordinator");
+            let plaintext = std::sync::Arc::new(kafka_lab::security::Security::plaintext());
+            let coordinator = find_coordinator(&brokers, &plaintext, group)
+                .await
+                .expect("the coordinator");
             let index = brokers.iter().position(|b| *b == coordinator).expect("one of ours");
             tokio::task::block_in_place(|| cluster.own_kafka().stop_broker(index));
             let what =

@@ -23,6 +23,13 @@ const CONSUMER_PROTOCOL_TIMINGS: &str = "group.consumer.session.timeout.ms=6000 
 /// How long the nodes of a new cluster may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How to start a cluster: the brokers' (PLAINTEXT) ports, and more environment for
+/// `kafka-cluster.sh prepare` (KAFKA_EXTRA_PROPERTIES_FILE, KAFKA_FORMAT_ARGS, ...).
+pub struct Setup {
+    pub broker_ports: Vec<u16>,
+    pub env: Vec<(String, String)>,
+}
+
 /// A running cluster: node 1 is the controller, nodes 2 and 3 the brokers.
 pub struct KafkaCluster {
     dir: PathBuf,
@@ -57,11 +64,19 @@ impl KafkaCluster {
         SHARED.get_or_init(KafkaCluster::start)
     }
 
-    /// Starts a new cluster on free ports and waits until every broker listens.
+    /// Starts a new cluster of two brokers on free ports and waits until every broker listens.
     pub fn start() -> Self {
+        Self::start_with(Setup {
+            broker_ports: vec![super::free_port(), super::free_port()],
+            env: Vec::new(),
+        })
+    }
+
+    /// Starts a cluster as `setup` says and waits until every broker serves.
+    pub fn start_with(setup: Setup) -> Self {
         install();
         let controller_port = super::free_port();
-        let broker_ports = vec![super::free_port(), super::free_port()];
+        let broker_ports = setup.broker_ports;
         let dir = project_root().join(format!("target/test-kafka/{}-{controller_port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating the cluster's directory");
@@ -69,6 +84,7 @@ impl KafkaCluster {
         prepare
             .arg(project_root().join("scripts/kafka-cluster.sh"))
             .env("KAFKA_EXTRA_PROPERTIES", CONSUMER_PROTOCOL_TIMINGS)
+            .envs(setup.env)
             .arg("prepare")
             .arg(&dir)
             .arg(controller_port.to_string());
@@ -82,7 +98,9 @@ impl KafkaCluster {
             nodes: Mutex::new(Vec::new()),
         };
         let started = Instant::now();
-        let nodes: Vec<Option<Child>> = (1..=3).map(|n| Some(cluster.spawn_node(n))).collect();
+        let nodes: Vec<Option<Child>> = (1..=1 + cluster.broker_ports.len())
+            .map(|n| Some(cluster.spawn_node(n)))
+            .collect();
         cluster.watch_for_exit(&nodes);
         *cluster.nodes.lock().unwrap() = nodes;
         for i in 0..cluster.broker_ports.len() {

@@ -10,6 +10,7 @@ pub mod kafka;
 pub mod lab;
 pub mod peer;
 pub mod process;
+pub mod secure;
 pub mod tansu;
 
 pub use cluster::{Cluster, Flavor};

@@ -17,11 +17,13 @@ pub mod groups;
 pub mod partitions;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 
 use crate::group::connection::{Connection, ConnectionError, GroupRequest};
+use crate::security::Security;
 
 /// How long one admin request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -77,15 +79,17 @@ pub fn error_text(code: i16, message: Option<&str>) -> Option<String> {
 /// Connections to the brokers, reused from one view to the next, and the brokers seen so far.
 pub struct Admin {
     bootstrap: Vec<String>,
+    security: Arc<Security>,
     connections: HashMap<String, Connection>,
     /// Every broker Metadata has named since start, by id: one missing from the latest Metadata is down.
     pub seen: BTreeMap<i32, BrokerAddress>,
 }
 
 impl Admin {
-    pub fn new(bootstrap: Vec<String>) -> Self {
+    pub fn new(bootstrap: Vec<String>, security: Arc<Security>) -> Self {
         Self {
             bootstrap,
+            security,
             connections: HashMap::new(),
             seen: BTreeMap::new(),
         }
@@ -133,7 +137,7 @@ impl Admin {
 
     async fn connection(&mut self, address: &str) -> Result<&mut Connection, AdminError> {
         if !self.connections.contains_key(address) {
-            let open = tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(address))
+            let open = tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(address, &self.security))
                 .await
                 .map_err(|_| ConnectionError::ConnectTimeout(address.to_string()))??;
             self.connections.insert(address.to_string(), open);

@@ -50,6 +50,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -127,7 +128,12 @@ impl Member<CoordinatorLink, FetchContext> {
             session: link::HEARTBEAT_TIMEOUT,
             rebalance: settings.rebalance_timeout,
         };
-        let link = CoordinatorLink::new(settings.bootstrap_servers.clone(), settings.group.clone(), timeouts);
+        let link = CoordinatorLink::new(
+            settings.bootstrap_servers.clone(),
+            Arc::clone(&settings.security),
+            settings.group.clone(),
+            timeouts,
+        );
         Self::with(settings, assignor, link, fetch, status)
     }
 }

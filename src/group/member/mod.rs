@@ -35,6 +35,7 @@
 //! rebalance the group, which is what static membership avoids.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -57,6 +58,7 @@ use super::leader::plan_assignment;
 use super::link::{Coordinator, CoordinatorLink, Timeouts};
 use super::protocol::{decode_assignment, encode_subscription};
 use crate::consume::{DataPath, FetchContext};
+use crate::security::Security;
 use crate::status::{ConsumerStatus, MemberState};
 
 /// How long shutdown may spend on each of its final commit and LeaveGroup.
@@ -69,6 +71,8 @@ const METADATA_WAIT: Duration = Duration::from_secs(1);
 pub struct GroupSettings {
     pub group: String,
     pub bootstrap_servers: Vec<String>,
+    /// TLS and SASL for the coordinator connections.
+    pub security: Arc<Security>,
     /// `group.instance.id`: makes the member static (KIP-345).
     pub instance_id: Option<String>,
     pub session_timeout: Duration,
@@ -120,7 +124,12 @@ impl Member<CoordinatorLink, FetchContext> {
             session: settings.session_timeout,
             rebalance: settings.rebalance_timeout,
         };
-        let link = CoordinatorLink::new(settings.bootstrap_servers.clone(), settings.group.clone(), timeouts);
+        let link = CoordinatorLink::new(
+            settings.bootstrap_servers.clone(),
+            Arc::clone(&settings.security),
+            settings.group.clone(),
+            timeouts,
+        );
         Self::with(settings, link, fetch, status)
     }
 }

@@ -46,6 +46,7 @@ impl Test {
         let settings = GroupSettings {
             group: "group".into(),
             bootstrap_servers: vec!["broker:9092".into()],
+            security: std::sync::Arc::new(crate::security::Security::plaintext()),
             instance_id: instance_id.map(str::to_string),
             session_timeout: SESSION,
             rebalance_timeout: Duration::from_secs(300),
