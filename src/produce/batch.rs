@@ -46,7 +46,7 @@ const QUEUE_CAPACITY: usize = 4096;
 pub type Outcome = Result<i64, BatchError>;
 
 /// Why a batch was not acknowledged. Every event of the batch gets the same one, so the caller can still
-/// tell "refused, nothing written" from "sent, no answer" ([`super::answer::after_sending`]).
+/// tell "refused, nothing written" from "sent, no answer" (`answer::after_sending`).
 #[derive(Debug, Clone)]
 pub enum BatchError {
     /// The Produce request failed as rskafka reports it (shared: rskafka's error is not `Clone`).

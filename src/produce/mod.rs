@@ -21,15 +21,15 @@
 //! to create a topic (Tansu then does, with 4 partitions; our Apache Kafka clusters set
 //! `auto.create.topics.enable=false`): a partition client is only made for a topic that was just listed.
 //!
-//! Connections are made once and reused: one rskafka [`Client`] for the cluster and one [`PartitionClient`]
+//! Connections are made once and reused: one rskafka [`Client`] for the cluster and one `PartitionClient`
 //! per partition written to, with its [`batch::Batcher`]: a task that keeps one Produce request in flight and
 //! sends what arrives meanwhile together in the next one. A partition connection idle for over a second is
-//! checked before an event goes out on it (see [`leader`]).
+//! checked before an event goes out on it (see `leader.rs`).
 //!
 //! When the brokers limit SASL sessions (`connections.max.reauth.ms`, KIP-368), a broker closes a connection
 //! at its first request after the session ended; rskafka's connections do not log in again, so a Produce
 //! sent then would be lost ("maybe written") and Kafka would look unreachable. The producer learns the
-//! lifetime when it connects and replaces each connection before 85 % of it has passed (see [`leader`]).
+//! lifetime when it connects and replaces each connection before 85 % of it has passed (see `leader.rs`).
 
 pub mod answer;
 pub mod batch;
