@@ -35,6 +35,7 @@ pub mod answer;
 pub mod batch;
 pub mod health;
 mod leader;
+mod watch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -56,16 +57,13 @@ use crate::kafka::Renewal;
 use crate::partitioner::{partition_for_key, RoundRobin};
 use crate::security::Security;
 use answer::Failure;
-use health::{Health, PROBE_INTERVAL};
+use health::Health;
 use leader::Leader;
 
 /// How long a topic list is trusted (see the module docs for why it is short).
 const METADATA_MAX_AGE: Duration = Duration::from_secs(1);
 /// Pause before trying again after a broker refused a write (e.g. a leader moving): nothing was written.
 const REFUSED_RETRY: Duration = Duration::from_millis(100);
-/// How often the producer checks that Kafka answers (a Metadata request), so that `/status` and the page
-/// know of an outage before the next event runs into it.
-const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a Produce already sent may still wait for its acknowledgement once the producer is stopping
 /// (the HTTP server gives the answers in flight a second in all).
 const STOP_GRACE: Duration = Duration::from_millis(500);
@@ -128,32 +126,6 @@ impl Producer {
         let producer = Arc::clone(self);
         // A task: the check runs on its own clock, and no request waits for it.
         tokio::spawn(async move { producer.watch().await });
-    }
-
-    /// Lists the topics every [`WATCH_INTERVAL`] (the background probe takes over during an outage).
-    async fn watch(self: Arc<Self>) {
-        loop {
-            if self.health.outage().is_none() {
-                let deadline = tokio::time::Instant::now() + WATCH_INTERVAL;
-                match self.answers(deadline).await {
-                    Ok(()) => self.health.reachable(),
-                    Err(reason) => {
-                        self.failed(Failure::Unreachable(reason)).await;
-                    }
-                }
-            }
-            tokio::time::sleep(WATCH_INTERVAL).await;
-        }
-    }
-
-    /// Whether Kafka answers a Metadata request (for all topics) by `deadline`.
-    async fn answers(&self, deadline: tokio::time::Instant) -> Result<(), String> {
-        let (client, _) = self.connected(deadline).await.map_err(|failure| failure.reason())?;
-        match timeout_at(deadline, client.list_topics()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer to a Metadata request".into()),
-        }
     }
 
     /// Kafka's state as far as the producer knows.
@@ -381,22 +353,6 @@ impl Producer {
             tokio::spawn(async move { producer.probe().await });
         }
         error
-    }
-
-    /// Tries Kafka every [`PROBE_INTERVAL`] until it answers, then lets requests through again.
-    async fn probe(&self) {
-        loop {
-            tokio::time::sleep(PROBE_INTERVAL).await;
-            let deadline = tokio::time::Instant::now() + PROBE_INTERVAL;
-            let Err(reason) = self.answers(deadline).await else {
-                break;
-            };
-            self.forget_connections().await;
-            self.health.unreachable(reason);
-        }
-        self.health.reachable();
-        self.health.probe_ended();
-        tracing::info!("Kafka answers again");
     }
 
     /// Drops every connection, so the next request connects afresh.
