@@ -50,16 +50,17 @@ impl Producer {
         }
     }
 
-    /// Tries Kafka every [`PROBE_INTERVAL`] until it answers, then lets requests through again.
+    /// Tries Kafka at once, then every [`PROBE_INTERVAL`] until it answers, and lets requests through again.
+    /// (At once: a check that timed out just as the brokers came back must not keep POSTs out for a second.)
     pub(super) async fn probe(&self) {
         loop {
-            tokio::time::sleep(PROBE_INTERVAL).await;
             let deadline = tokio::time::Instant::now() + PROBE_INTERVAL;
             let Err(reason) = self.answers(deadline).await else {
                 break;
             };
             self.forget_connections().await;
             self.health.unreachable(reason);
+            tokio::time::sleep_until(deadline).await;
         }
         self.health.reachable();
         self.health.probe_ended();

@@ -89,12 +89,17 @@ pub async fn wait_for_ids(consumer: &Service, wanted: &BTreeSet<i64>, what: &str
     .await
 }
 
-/// Posts events `{"id": n}` for each n in `ids` through the producer; panics on a non-200.
+/// Posts events `{"id": n}` for each n in `ids` through the producer, as a careful client does: a 503 ("not
+/// sent, nothing was written", e.g. for a moment after the brokers came back) is sent again, for up to 30 s;
+/// panics on any other non-200.
 pub async fn post_ids(producer: &Service, ids: impl IntoIterator<Item = i64>) {
     for id in ids {
-        let reply = http::post_json(producer.port, "/", &format!(r#"{{"id": {id}}}"#))
-            .await
-            .expect("POST /");
+        let body = format!(r#"{{"id": {id}}}"#);
+        let reply = super::eventually(Duration::from_secs(30), "a POST other than 503", || async {
+            let reply = http::post_json(producer.port, "/", &body).await.expect("POST /");
+            (reply.status != 503).then_some(reply)
+        })
+        .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
 }
