@@ -170,21 +170,14 @@ async fn describe_consumer(
 ) -> Vec<String> {
     match groups::describe_consumer(admin, address, names).await {
         Ok(described) => {
-            let mut refused = Vec::new();
-            for group in described {
+            let answers = described.into_iter().map(|group| {
                 let name = group.group_id.0.to_string();
                 match error_text(group.error_code, group.error_message.as_deref()) {
-                    Some(problem) => {
-                        problems.insert(name.clone(), format!("ConsumerGroupDescribe: {problem}"));
-                        refused.push(name);
-                    }
-                    None => {
-                        problems.remove(&name);
-                        found.insert(name, consumer_group(group, topic));
-                    }
+                    Some(problem) => (name, Err(problem)),
+                    None => (name, Ok(consumer_group(group, topic))),
                 }
-            }
-            refused
+            });
+            sort_answers("ConsumerGroupDescribe", answers, found, problems)
         }
         Err(error) => {
             tracing::debug!("ConsumerGroupDescribe at {address}: {error}");
@@ -204,21 +197,14 @@ async fn describe_classic(
 ) -> Vec<String> {
     match groups::describe_classic(admin, address, names).await {
         Ok(described) => {
-            let mut refused = Vec::new();
-            for group in described {
+            let answers = described.into_iter().map(|group| {
                 let name = group.group_id.0.to_string();
                 match error_text(group.error_code, group.error_message.as_deref()) {
-                    Some(problem) => {
-                        problems.insert(name.clone(), format!("DescribeGroups: {problem}"));
-                        refused.push(name);
-                    }
-                    None => {
-                        problems.remove(&name);
-                        found.insert(name, classic_group(group, topic));
-                    }
+                    Some(problem) => (name, Err(problem)),
+                    None => (name, Ok(classic_group(group, topic))),
                 }
-            }
-            refused
+            });
+            sort_answers("DescribeGroups", answers, found, problems)
         }
         Err(error) => {
             for name in names {
@@ -227,6 +213,30 @@ async fn describe_classic(
             names.to_vec()
         }
     }
+}
+
+/// Sorts one describe request's answers: a described group goes to `found`, a refused one to `problems`
+/// (with the request's name, `api`); returns the refused names, for the other request to try.
+fn sort_answers(
+    api: &str,
+    answers: impl Iterator<Item = (String, Result<Group, String>)>,
+    found: &mut BTreeMap<String, Group>,
+    problems: &mut BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut refused = Vec::new();
+    for (name, answer) in answers {
+        match answer {
+            Ok(group) => {
+                problems.remove(&name);
+                found.insert(name, group);
+            }
+            Err(problem) => {
+                problems.insert(name.clone(), format!("{api}: {problem}"));
+                refused.push(name);
+            }
+        }
+    }
+    refused
 }
 
 /// Adds the coordinator, and per partition the committed offset, the lag and the owner.
