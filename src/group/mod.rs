@@ -16,7 +16,8 @@
 //! - [`assign`]: the assignors (`roundrobin`, `range`) as pure functions.
 //! - [`protocol`]: the ConsumerProtocol subscription/assignment bytes every Kafka client understands.
 //! - [`link`]: what a member asks its coordinator (a trait), and the link that finds it again when it moves.
-//! - [`client`]: the seven group requests, built for the version the broker speaks.
+//! - [`client`]: the seven group requests, built for the version the broker speaks; [`commits`]: which
+//!   offsets a commit sends.
 //! - [`connection`]: a connection to a broker: framing, correlation ids, ApiVersions.
 //! - [`error`]: Kafka error codes boiled down to what the member does next; [`backoff`]: how long it waits.
 //! - [`report`]: the `/status` snapshot the member publishes.
@@ -28,6 +29,7 @@
 pub mod assign;
 pub mod backoff;
 pub mod client;
+pub mod commits;
 pub mod connection;
 pub mod consumer;
 pub mod error;

@@ -188,10 +188,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
         offsets: BTreeMap<i32, i64>,
         committed: &mut BTreeMap<i32, i64>,
     ) -> Result<(), GroupError> {
-        let moved: BTreeMap<i32, i64> = offsets
-            .into_iter()
-            .filter(|(p, offset)| committed.get(p) != Some(offset))
-            .collect();
+        let moved = crate::group::commits::moved_since(committed, offsets);
         if moved.is_empty() {
             return Ok(());
         }
