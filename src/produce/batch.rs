@@ -140,10 +140,11 @@ fn gather(first: Pending, waiting: &mut mpsc::Receiver<Pending>, carried: &mut O
 
 /// Sends one batch as one Produce request and gives each caller its record's offset, or everyone the error.
 async fn send_batch(client: &PartitionClient, batch: Vec<Pending>, timeout: Duration) {
+    // Each event's size was estimated once, when it was queued.
+    let bytes: usize = batch.iter().map(|p| p.size).sum();
     let (records, answers): (Vec<Record>, Vec<oneshot::Sender<Outcome>>) =
         batch.into_iter().map(|p| (p.record, p.answer)).unzip();
     let count = records.len();
-    let bytes: usize = records.iter().map(encoded_size).sum();
     tracing::debug!(count, bytes, "producing a batch");
     let produced = tokio::time::timeout(timeout, client.produce(records, Compression::NoCompression)).await;
     let offsets = match produced {
