@@ -15,6 +15,8 @@
 //! (with its `local-offset` feature) and remove one (`iana-time-zone`). In a `FROM scratch` image there
 //! is no zone file and both give UTC.
 
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The current local wall-clock time as `HH:MM:SS:mmm`.
@@ -27,27 +29,127 @@ pub fn stamp(event: &mut Map<String, Value>, field: &str) {
     event.insert(field.to_string(), Value::String(wall_clock()));
 }
 
-/// Turns a consumed message into the event the consumer shows, stamped `consumed`.
+/// A consumed event as the consumer keeps and serves it: JSON text, written out as it is.
 ///
-/// A JSON object is kept as it is. Anything else (other JSON, text, binary, an empty message) must not stop
-/// the partition, so it is kept visibly as `{"raw": <text>, "error": "not a JSON object"}`. The flag says
-/// which case it was.
-pub fn consumed(payload: Option<&[u8]>) -> (Value, bool) {
+/// Text, not a parsed [`Value`]: a parsed object is a map of separately allocated keys and values, several
+/// times the message's size in memory and a dozen allocations to build, copy and free per event. The text
+/// is one allocation, and an answer to `GET /` copies it verbatim.
+pub type EventJson = Box<RawValue>;
+
+/// Turns a consumed message into the event the consumer shows, stamped `consumed` with `at`.
+///
+/// A JSON object is kept as it is, with `"consumed": at` added at its end (replacing an earlier `consumed`,
+/// where it was). Anything else (other JSON, text, binary, an empty message) must not stop the partition, so
+/// it is kept visibly as `{"raw": <text>, "error": "not a JSON object"}`. The flag says which case it was.
+///
+/// The message is parsed in full either way; only an object without `consumed` (every event the producer
+/// writes) takes the fast path: its text gets the field appended, with no map built.
+pub fn consumed(payload: Option<&[u8]>, at: &str) -> (EventJson, bool) {
     let payload = payload.unwrap_or_default();
-    let (mut event, is_object) = match serde_json::from_slice::<Value>(payload) {
-        Ok(Value::Object(object)) => (object, true),
-        _ => {
-            let mut wrapper = Map::new();
-            wrapper.insert(
-                "raw".into(),
-                Value::String(String::from_utf8_lossy(payload).into_owned()),
-            );
-            wrapper.insert("error".into(), Value::String("not a JSON object".into()));
-            (wrapper, false)
-        }
+    let Ok(text) = std::str::from_utf8(payload) else {
+        return (not_an_object(payload, at), false);
     };
-    stamp(&mut event, "consumed");
-    (Value::Object(event), is_object)
+    match serde_json::from_str::<ObjectCheck>(text) {
+        Ok(ObjectCheck { has_consumed: false }) => match append_consumed(text, at) {
+            Some(event) => (event, true),
+            None => (not_an_object(payload, at), false),
+        },
+        Ok(ObjectCheck { has_consumed: true }) => match serde_json::from_str::<Map<String, Value>>(text) {
+            Ok(mut event) => {
+                event.insert("consumed".into(), Value::String(at.to_string()));
+                (to_json(&Value::Object(event)), true)
+            }
+            Err(_) => (not_an_object(payload, at), false),
+        },
+        Err(_) => (not_an_object(payload, at), false),
+    }
+}
+
+/// `{"raw": <text>, "error": "not a JSON object", "consumed": at}`: a message that is not a JSON object.
+fn not_an_object(payload: &[u8], at: &str) -> EventJson {
+    let mut wrapper = Map::new();
+    wrapper.insert(
+        "raw".into(),
+        Value::String(String::from_utf8_lossy(payload).into_owned()),
+    );
+    wrapper.insert("error".into(), Value::String("not a JSON object".into()));
+    wrapper.insert("consumed".into(), Value::String(at.to_string()));
+    to_json(&Value::Object(wrapper))
+}
+
+/// A value as [`EventJson`] (a JSON value always serializes).
+pub fn to_json(value: &Value) -> EventJson {
+    serde_json::value::to_raw_value(value).expect("a serde_json::Value serializes")
+}
+
+/// `text`, a JSON object without a `consumed` field, with `"consumed": at` appended: its closing brace is
+/// replaced by the field and a brace. (`None` if `text` is not an object after all.)
+fn append_consumed(text: &str, at: &str) -> Option<EventJson> {
+    let body = text.trim().strip_suffix('}')?.trim_end();
+    // Only an empty object ends in `{` once its closing brace is gone: a member always ends in a value.
+    let separator = if body.ends_with('{') { "" } else { "," };
+    let field = serde_json::to_string(at).ok()?;
+    let mut event = String::with_capacity(body.len() + separator.len() + 12 + field.len() + 1);
+    event.push_str(body);
+    event.push_str(separator);
+    event.push_str("\"consumed\":");
+    event.push_str(&field);
+    event.push('}');
+    RawValue::from_string(event).ok()
+}
+
+/// What must be known of a message before it is stamped: that it is a JSON object, and whether it already
+/// has a `consumed` field. Deserializing into it checks the whole text and builds nothing.
+struct ObjectCheck {
+    has_consumed: bool,
+}
+
+impl<'de> Deserialize<'de> for ObjectCheck {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectCheckVisitor)
+    }
+}
+
+struct ObjectCheckVisitor;
+
+impl<'de> Visitor<'de> for ObjectCheckVisitor {
+    type Value = ObjectCheck;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<ObjectCheck, A::Error> {
+        let mut has_consumed = false;
+        while let Some(IsConsumed(is_consumed)) = fields.next_key()? {
+            fields.next_value::<IgnoredAny>()?;
+            has_consumed |= is_consumed;
+        }
+        Ok(ObjectCheck { has_consumed })
+    }
+}
+
+/// A field name, reduced to whether it is `consumed` (no copy of the name is made).
+struct IsConsumed(bool);
+
+impl<'de> Deserialize<'de> for IsConsumed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(IsConsumedVisitor)
+    }
+}
+
+struct IsConsumedVisitor;
+
+impl Visitor<'_> for IsConsumedVisitor {
+    type Value = IsConsumed;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<IsConsumed, E> {
+        Ok(IsConsumed(name == "consumed"))
+    }
 }
 
 #[cfg(test)]
@@ -68,19 +170,60 @@ mod tests {
         assert!(parts[0].parse::<u8>().unwrap() < 24);
     }
 
+    fn parsed(event: &EventJson) -> Value {
+        serde_json::from_str(event.get()).unwrap()
+    }
+
     #[test]
     fn consumed_keeps_objects_and_wraps_anything_else() {
-        let (event, ok) = consumed(Some(br#"{"id": 3}"#));
+        let (event, ok) = consumed(Some(br#"{"id": 3}"#), "01:02:03:004");
         assert!(ok);
-        assert_eq!(event["id"], 3);
-        assert!(event["consumed"].is_string());
-        for payload in [&b"[1]"[..], b"hello", b"\xff\xfe", b""] {
-            let (event, ok) = consumed(Some(payload));
-            assert!(!ok);
+        assert_eq!(event.get(), r#"{"id": 3,"consumed":"01:02:03:004"}"#);
+        for payload in [
+            &b"[1]"[..],
+            b"hello",
+            b"\xff\xfe",
+            b"",
+            b"{\"id\": 1",
+            b"{} {}",
+            b"\"x\"",
+        ] {
+            let (event, ok) = consumed(Some(payload), "01:02:03:004");
+            assert!(!ok, "{payload:?}");
+            let event = parsed(&event);
             assert_eq!(event["error"], "not a JSON object");
-            assert!(event["raw"].is_string() && event["consumed"].is_string());
+            assert!(event["raw"].is_string());
+            assert_eq!(event["consumed"], "01:02:03:004");
         }
-        assert!(!consumed(None).1);
+        assert!(!consumed(None, "01:02:03:004").1);
+    }
+
+    #[test]
+    fn consumed_stamps_every_shape_of_object() {
+        let at = "23:59:59:999";
+        let cases = [
+            (&b"{}"[..], r#"{"consumed":"23:59:59:999"}"#),
+            (b"  { }\n", r#"{"consumed":"23:59:59:999"}"#),
+            (
+                b"{\"a\":{\"b\":[1,{}]}}\r\n",
+                r#"{"a":{"b":[1,{}]},"consumed":"23:59:59:999"}"#,
+            ),
+            (b"{\"s\":\"}\" }", r#"{"s":"}","consumed":"23:59:59:999"}"#),
+        ];
+        for (payload, expected) in cases {
+            let (event, ok) = consumed(Some(payload), at);
+            assert!(ok);
+            assert_eq!(event.get(), expected);
+        }
+        // An earlier `consumed` (also spelled with an escape) is replaced, in its place.
+        for payload in [
+            &br#"{"consumed":"old","id":1}"#[..],
+            br#"{"consum\u0065d":"old","id":1}"#,
+        ] {
+            let (event, ok) = consumed(Some(payload), at);
+            assert!(ok);
+            assert_eq!(event.get(), r#"{"consumed":"23:59:59:999","id":1}"#);
+        }
     }
 
     #[test]

@@ -44,9 +44,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::event::{self, EventJson};
 use buffer::{Inner, Slot, SlotState};
 pub use record::RecordMeta;
 pub use run::Run;
@@ -73,8 +75,17 @@ pub struct StoredEvent {
     /// The message's key and headers, shown only when it has them.
     #[serde(flatten)]
     pub meta: RecordMeta,
-    /// The event itself: a JSON object stamped with `consumed`.
-    pub event: Value,
+    /// The event itself: a JSON object stamped with `consumed`, as text.
+    pub event: EventJson,
+}
+
+/// A consumed message on its way into the store: its offset, key and headers, the event, and its weight.
+pub struct NewEvent {
+    pub offset: i64,
+    pub meta: RecordMeta,
+    pub event: EventJson,
+    /// About the message's size: what it counts for against `MAX_RETAINED_BYTES`.
+    pub bytes: usize,
 }
 
 /// A cursor that could not be followed exactly: why, and what the reader missed.
@@ -163,32 +174,50 @@ impl Store {
         &self.run.id
     }
 
-    /// Adds an event that came without key or headers (see [`push_record`](Self::push_record)).
+    /// Adds an event that came without key or headers (see [`push_events`](Self::push_events)).
     pub fn push(&self, partition: i32, offset: i64, event: Value, bytes: usize) {
-        self.push_record(partition, offset, RecordMeta::default(), event, bytes);
+        let event = event::to_json(&event);
+        let meta = RecordMeta::default();
+        self.push_events(
+            partition,
+            vec![NewEvent {
+                offset,
+                meta,
+                event,
+                bytes,
+            }],
+        );
     }
 
-    /// Called by the fetch loops for each consumed message; `event` is already a JSON object stamped with
-    /// `consumed`, `bytes` its size (about its message's). Makes room first by dropping the oldest events a
-    /// reader already had; events no reader has had are never dropped (the fetch loops wait for room
-    /// instead, see [`wait_for_room`](Self::wait_for_room)).
-    pub fn push_record(&self, partition: i32, offset: i64, meta: RecordMeta, event: Value, bytes: usize) {
+    /// Called by the fetch loops with the messages of one fetch, oldest first, each already a JSON object
+    /// stamped with `consumed`. Makes room for each first by dropping the oldest events a reader already
+    /// had; events no reader has had are never dropped (the fetch loops wait for room instead, see
+    /// [`wait_for_room`](Self::wait_for_room)). One lock for the whole fetch.
+    pub fn push_events(&self, partition: i32, events: Vec<NewEvent>) {
         let mut inner = self.lock();
-        inner.evict(self.limits);
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
-        inner.bytes += bytes;
-        inner.unread += 1;
-        inner.unread_bytes += bytes;
-        let stored = StoredEvent {
-            seq,
-            partition,
+        for NewEvent {
             offset,
             meta,
             event,
-        };
-        let state = SlotState::Unread;
-        inner.events.push_back(Slot { stored, bytes, state });
+            bytes,
+        } in events
+        {
+            inner.evict(self.limits);
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.bytes += bytes;
+            inner.unread += 1;
+            inner.unread_bytes += bytes;
+            let stored = StoredEvent {
+                seq,
+                partition,
+                offset,
+                meta,
+                event,
+            };
+            let state = SlotState::Unread;
+            inner.events.push_back(Slot { stored, bytes, state });
+        }
         inner.note_pause(self.limits);
     }
 
@@ -223,7 +252,7 @@ impl Store {
     /// `GET /`: the events pushed since the previous drain, oldest first, at most [`ANSWER_MAX_BYTES`] of
     /// them; the drain cursor moves past them, and they are handed out (see the module docs). With
     /// [`Read::Look`] (`HEAD /`) nothing moves.
-    pub fn drain(&self, read: Read) -> Vec<Value> {
+    pub fn drain(&self, read: Read) -> Vec<EventJson> {
         let mut inner = self.lock();
         let cursor = inner.drained.max(inner.oldest() - 1);
         let (events, next, _) = inner.page(cursor, usize::MAX);
@@ -325,7 +354,7 @@ impl Store {
             first.entry(slot.stored.partition).or_insert(slot.stored.offset);
             slot.state = SlotState::Withdrawn;
             // The event itself is no longer needed: only its place in the sequence stays.
-            slot.stored.event = Value::Null;
+            slot.stored.event = RawValue::NULL.to_owned();
             withdrawn += slot.bytes;
         }
         inner.bytes -= withdrawn;

@@ -31,7 +31,7 @@ use super::start::{listed_partition_client, resolve_reset};
 use super::{lock, FetchContext, Progress, StartError, ONE_BATCH, RETRY_PAUSE};
 use crate::event;
 use crate::notices::{Reset, TOPIC_CHECK};
-use crate::store::RecordMeta;
+use crate::store::{NewEvent, RecordMeta};
 
 /// How long fetches must keep showing an end offset below the position before the position counts as
 /// past the end of the log (a new leader may briefly report a lower end while it catches up).
@@ -287,24 +287,31 @@ impl FetchLoop {
         tokio::time::sleep(UNREADABLE_PAUSE).await;
     }
 
-    /// Hands fetched messages to the store; returns the new position.
+    /// Hands fetched messages to the store, all stamped with the same `consumed` time (they arrived
+    /// together); returns the new position.
     fn deliver(&self, records: Vec<RecordAndOffset>, position: i64) -> i64 {
         let next = batches::position_after(&records, position);
+        let at = event::wall_clock();
+        let mut events = Vec::with_capacity(records.len());
         for RecordAndOffset { record, offset } in records.into_iter().filter(|r| r.offset >= position) {
             let meta = RecordMeta::of(record.key.as_deref(), &record.headers);
-            let size = record.value.as_ref().map_or(0, Vec::len)
+            let bytes = record.value.as_ref().map_or(0, Vec::len)
                 + record.key.as_ref().map_or(0, Vec::len)
                 + record.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
                 + EVENT_OVERHEAD;
-            let (event, is_json_object) = event::consumed(record.value.as_deref());
+            let (event, is_json_object) = event::consumed(record.value.as_deref(), &at);
             if !is_json_object {
                 self.context.invalid_events.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(partition = self.partition, offset, "message is not a JSON object");
             }
-            self.context
-                .store
-                .push_record(self.partition, offset, meta, event, size);
+            events.push(NewEvent {
+                offset,
+                meta,
+                event,
+                bytes,
+            });
         }
+        self.context.store.push_events(self.partition, events);
         next
     }
 
