@@ -1,8 +1,10 @@
-//! Apache Kafka's own tools beside ours, in the same run (`BROKER=kafka` only): `ProducerPerformance`
-//! (kafka-producer-perf-test) writes records of our events' size with the same acks, `ConsumerPerformance`
-//! (kafka-consumer-perf-test) reads the backlog our consumer caught up, and the Java client's
-//! `KafkaConsumer` (tests/interop/JavaMember.java, which parses every record as JSON and prints it, as ours
-//! parses and stamps it) reads it too, for its resident memory. Each row has the ratio ours / theirs.
+//! Apache Kafka's own tools beside ours, in the same run (`BROKER=kafka` only): `EndToEndLatency` (the Java
+//! producer and consumer in one process, one record at a time, acks=all) right after our click→consumed
+//! scenario, `ProducerPerformance` (kafka-producer-perf-test) writes records of our events' size with the same
+//! acks, `ConsumerPerformance` (kafka-consumer-perf-test) reads the backlog our consumer caught up, and the
+//! Java client's `KafkaConsumer` (tests/interop/JavaMember.java, which parses every record as JSON and prints
+//! it, as ours parses and stamps it) reads it too, for its rate and resident memory. Each row has the ratio
+//! ours / theirs.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use Target::{AtLeast, AtMost, Info};
 
 /// Records ProducerPerformance writes.
 const PERF_RECORDS: u64 = 200_000;
+/// Records EndToEndLatency sends, one at a time.
+const END_TO_END_RECORDS: u64 = 1_000;
 
 /// What our side measured, for the ratios.
 pub struct Ours {
@@ -31,15 +35,63 @@ impl Bench {
         self.producer_performance(ours.post_rate).await;
         let (topic, count, rate, rss) = ours.backlog;
         self.consumer_performance(topic, count, rate);
-        self.java_consumer(topic, count, rss).await;
+        self.java_consumer(topic, count, (rate, rss)).await;
+    }
+
+    /// EndToEndLatency on a one-partition topic of its own (the tool reads a single partition), records of our
+    /// events' size, acks=all: the Java client's produce → consume time on this cluster, beside ours.
+    pub async fn java_end_to_end(&mut self, our_p50: Option<f64>) {
+        self.broker.create_topic("end-to-end", 1).await;
+        let (bootstrap, records, size) = (
+            self.broker.bootstrap(),
+            END_TO_END_RECORDS.to_string(),
+            our_event_size().to_string(),
+        );
+        let args = [
+            ["--bootstrap-server", &bootstrap],
+            ["--topic", "end-to-end"],
+            ["--num-records", &records],
+            ["--producer-acks", "all"],
+            ["--record-size", &size],
+        ]
+        .concat();
+        let output = run_tool("org.apache.kafka.tools.EndToEndLatency", &args);
+        // "Percentiles: 50th = 2, 99th = 16, 99.9th = 30" (whole milliseconds).
+        let line = output
+            .lines()
+            .find(|l| l.starts_with("Percentiles:"))
+            .unwrap_or_default();
+        let percentile = |name: &str| {
+            let value = line.split(&format!("{name} = ")).nth(1)?;
+            value.split(',').next()?.trim().parse::<f64>().ok()
+        };
+        let (p50, p99) = (percentile("50th"), percentile("99th"));
+        self.report.add(
+            "click→consumed",
+            &[
+                ("Java client (EndToEndLatency), p50", p50, "ms", Info("report"), ""),
+                ("Java client (EndToEndLatency), p99", p99, "ms", Info("report"), ""),
+                (
+                    "our click→consumed p50 ÷ the Java client's",
+                    our_p50.zip(p50).map(|(ours, java)| ours / java.max(1.0)),
+                    "×",
+                    Info("report"),
+                    "",
+                ),
+            ],
+        );
+        self.report.note(format!(
+            "EndToEndLatency (kafka-clients 4.4.0): {END_TO_END_RECORDS} records of {size} bytes, each sent with \
+             acks=all and waited for by a KafkaConsumer in the same process, right after our clicks on the same \
+             cluster; it reports whole milliseconds. Ours adds an HTTP POST before and HTTP polling (1 ms apart) \
+             after."
+        ));
     }
 
     /// ProducerPerformance, acks=all, records as large as our POSTed events, on a topic of its own.
     async fn producer_performance(&mut self, our_rate: f64) {
         self.broker.create_topic("perf-producer", 2).await;
-        let event = json!({ "topic": "load", "id": 123_456, "client": 12, "clicked": wall_clock(),
-            "produced": wall_clock() });
-        let size = event.to_string().len().to_string();
+        let size = our_event_size().to_string();
         let (records, bootstrap) = (
             PERF_RECORDS.to_string(),
             format!("bootstrap.servers={}", self.broker.bootstrap()),
@@ -129,7 +181,7 @@ impl Bench {
                     Info("report"),
                     "",
                 ),
-                ("ours ÷ ConsumerPerformance (fetch)", ratio, "×", AtLeast(1.0), ""),
+                ("ours ÷ ConsumerPerformance (fetch)", ratio, "×", Info("report"), ""),
             ],
         );
         self.report.note(format!(
@@ -139,13 +191,29 @@ impl Bench {
         ));
     }
 
-    /// The Java KafkaConsumer (JavaMember) reading the same backlog in a group of its own: its RSS vs ours.
-    async fn java_consumer(&mut self, topic: &str, count: u64, our_rss: Option<f64>) {
-        let (rss, elapsed) = run_java_member(&self.broker.bootstrap(), topic, count).await;
+    /// The Java KafkaConsumer (JavaMember) reading the same backlog in a group of its own: its rate and RSS
+    /// vs ours.
+    async fn java_consumer(&mut self, topic: &str, count: u64, ours: (Option<f64>, Option<f64>)) {
+        let (our_rate, our_rss) = ours;
+        let JavaRun { rss, rate, elapsed } = run_java_member(&self.broker.bootstrap(), topic, count).await;
         let ratio = our_rss.zip(rss).map(|(ours, java)| ours / java);
         self.report.add(
             "vs Kafka's tools",
             &[
+                (
+                    "Java KafkaConsumer (JavaMember), first → last record",
+                    rate,
+                    "events/s",
+                    Info("report"),
+                    "",
+                ),
+                (
+                    "our catch-up ÷ the Java consumer's",
+                    our_rate.zip(rate).map(|(ours, java)| ours / java),
+                    "×",
+                    AtLeast(1.0),
+                    "",
+                ),
                 ("Java KafkaConsumer RSS, caught up", rss, "MiB", Info("report"), ""),
                 ("our consumer RSS ÷ Java's", ratio, "×", AtMost(0.1), ""),
             ],
@@ -159,6 +227,13 @@ impl Bench {
     }
 }
 
+/// The size of the events the bench POSTs, as the producer writes them: the Java tools' record size.
+fn our_event_size() -> usize {
+    let event = json!({ "topic": "load", "id": 123_456, "client": 12, "clicked": wall_clock(),
+        "produced": wall_clock() });
+    event.to_string().len()
+}
+
 /// A value of ConsumerPerformance's CSV output, by header name.
 fn csv_field(output: &str, name: &str) -> Option<f64> {
     let mut lines = output.lines().filter(|l| l.contains(','));
@@ -167,9 +242,16 @@ fn csv_field(output: &str, name: &str) -> Option<f64> {
     values.get(header.iter().position(|h| *h == name)?)?.parse().ok()
 }
 
-/// Runs JavaMember until it printed `count` records (or two minutes passed); returns its RSS then, in MiB,
-/// and how long it took.
-async fn run_java_member(bootstrap: &str, topic: &str, count: u64) -> (Option<f64>, Option<Duration>) {
+/// What a JavaMember run showed: its RSS once caught up (MiB), its rate from its first record to its last
+/// (events/s, to the 200 ms its output is checked at), and how long it ran from its start.
+struct JavaRun {
+    rss: Option<f64>,
+    rate: Option<f64>,
+    elapsed: Option<Duration>,
+}
+
+/// Runs JavaMember until it printed `count` records (or two minutes passed).
+async fn run_java_member(bootstrap: &str, topic: &str, count: u64) -> JavaRun {
     let root = env!("CARGO_MANIFEST_DIR");
     let status = Command::new("bash")
         .arg(format!("{root}/scripts/build-java-peers.sh"))
@@ -193,19 +275,32 @@ async fn run_java_member(bootstrap: &str, topic: &str, count: u64) -> (Option<f6
         .expect("starting JavaMember");
     let start = Instant::now();
     let (mut rss, mut done, mut lines) = (None, None, LineCount::default());
+    // One line per record, plus its assignments ([] then [0, 1]).
+    let (assignments, mut first_records) = (2, None);
     while start.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         rss = vm_rss_mib(child.id()).or(rss);
-        // One line per record, plus its assignments ([] then [0, 1]).
-        if lines.update(&out) >= count + 2 {
+        let printed = lines.update(&out);
+        if first_records.is_none() && printed > assignments {
+            first_records = Some((Instant::now(), printed));
+        }
+        if printed >= count + assignments {
             done = Some(start.elapsed());
             break;
         }
     }
+    let rate = first_records.filter(|_| done.is_some()).map(|(at, printed)| {
+        let read = (count + assignments).saturating_sub(printed) as f64;
+        read / at.elapsed().as_secs_f64().max(0.001)
+    });
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&out);
-    (rss, done)
+    JavaRun {
+        rss,
+        rate,
+        elapsed: done,
+    }
 }
 
 /// Counts the lines of a growing file, reading only what was added since the last call.

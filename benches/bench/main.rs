@@ -41,7 +41,9 @@ use Target::{AtMost, Info};
 const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 const LATENCY_EVENTS: u64 = 200;
-const WARM_UP_EVENTS: u64 = 4;
+/// Clicks before the measured ones: they prove both fetch loops and the producer's connection, and warm the
+/// brokers' request paths (a JVM broker just started runs its first requests in the interpreter).
+const WARM_UP_EVENTS: u64 = 200;
 
 /// The run: one broker, one producer, consumers started per scenario.
 struct Bench {
@@ -100,7 +102,6 @@ impl Bench {
                 Ok(reply) if reply.status == 200 => wait_seen(&ports, &mut cursors, id, start).await,
                 _ => None,
             };
-            // The warm-up events prove both fetch loops and the producer's connection.
             if id >= WARM_UP_EVENTS {
                 posts.push(post_time);
                 match found {
@@ -116,6 +117,7 @@ impl Bench {
         posts.sort();
         in_kafka.sort();
         let big_posts = self.big_posts().await;
+        let ours_p50 = quantile(&seen, 0.5);
         let (max, missing) = (seen.last().map(|d| millis(*d)), Some(missing as f64));
         // Apache Kafka answers a parked fetch as soon as data arrives; Tansu re-checks parked fetches.
         let (p50_target, p99_target) = match self.broker.flavor {
@@ -155,6 +157,9 @@ impl Bench {
                 ),
             ],
         );
+        if self.broker.flavor == Flavor::Kafka {
+            self.java_end_to_end(ours_p50).await;
+        }
     }
 
     /// Twenty POSTs of a 32 KB event: the size range where a Kafka request waits for a delayed ACK.
