@@ -118,7 +118,11 @@ impl ConsumerApi {
             Read::HandOut
         };
         match path {
-            "/" => http::json(StatusCode::OK, &self.store.drain(read)),
+            "/" => {
+                let events = self.store.drain(read);
+                let size = 2 + events.iter().map(|event| event.get().len() + 1).sum::<usize>();
+                http::json_of_size(StatusCode::OK, &events, size)
+            }
             "/ping" => http::text(StatusCode::OK, format!("pong:{}", self.group)),
             "/events" => self.events(query, read),
             "/status" => self.status(),
@@ -132,13 +136,13 @@ impl ConsumerApi {
             Err(message) => return http::error(StatusCode::BAD_REQUEST, &message),
         };
         let page = self.store.after(query.after, query.run.as_deref(), query.limit, read);
-        http::json(
-            StatusCode::OK,
-            &EventsResponse {
-                group: &self.group,
-                page,
-            },
-        )
+        // Each event, and its seq, partition, offset and key around it.
+        let size = 256 + page.events.iter().map(|e| e.event.get().len() + 96).sum::<usize>();
+        let response = EventsResponse {
+            group: &self.group,
+            page,
+        };
+        http::json_of_size(StatusCode::OK, &response, size)
     }
 
     fn status(&self) -> Response {
