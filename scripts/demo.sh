@@ -18,7 +18,7 @@ SESSION_TIMEOUT_MS="${SESSION_TIMEOUT_MS:-6000}"
 # 11-36): 20 ms cost Tansu 4-8% CPU while idle, 100 ms 1-2%, and a click still reached a consumer in about
 # 8 ms (p50, empty topic) to 31 ms (p50, 50,000 events in the topic), p90 52-70 ms: instant at a workshop's
 # pace. FETCH_MIN_BYTES stays 1 (Apache Kafka would otherwise hold a lone click for the whole wait; Tansu
-# ignores it) and FETCH_MAX_BYTES 1 MiB (it only matters when catching up).
+# ignores it) and FETCH_MAX_BYTES 512 KiB (it only matters when catching up).
 FETCH_MAX_WAIT_MS="${FETCH_MAX_WAIT_MS:-100}"
 LOGS=target/demo
 mkdir -p "$LOGS"

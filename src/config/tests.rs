@@ -80,7 +80,7 @@ fn heartbeat_defaults_to_a_tenth_of_the_session() {
     assert_eq!(config.heartbeat_interval, Duration::from_millis(600));
     assert_eq!(config.offset_reset, OffsetReset::Latest);
     assert_eq!(config.max_retained_bytes, 64 * 1024 * 1024);
-    assert_eq!((config.fetch_min_bytes, config.fetch_max_bytes), (1, 1024 * 1024));
+    assert_eq!((config.fetch_min_bytes, config.fetch_max_bytes), (1, 512 * 1024));
 }
 
 #[test]

@@ -144,7 +144,7 @@ pub const CONSUMER_VARS: &[EnvVar] = &[
     },
     EnvVar {
         name: "FETCH_MAX_BYTES",
-        default: Some("1048576"),
+        default: Some("524288"),
         expects: "bytes, 1024 to 67108864",
         help: "The most data one fetch of one partition returns.",
     },
