@@ -15,13 +15,21 @@
 //! (with its `local-offset` feature) and remove one (`iana-time-zone`). In a `FROM scratch` image there
 //! is no zone file and both give UTC.
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use chrono::Timelike;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+pub mod fields;
+
 /// The current local wall-clock time as `HH:MM:SS:mmm`.
+///
+/// Written field by field rather than with a `strftime` pattern, which chrono parses again on every call:
+/// the producer stamps every POST and the consumer every fetch.
 pub fn wall_clock() -> String {
-    chrono::Local::now().format("%H:%M:%S:%3f").to_string()
+    let now = chrono::Local::now();
+    // A leap second shows as second 59 with more than 999 ms in chrono: kept at 999.
+    let millis = (now.nanosecond() / 1_000_000).min(999);
+    format!("{:02}:{:02}:{:02}:{millis:03}", now.hour(), now.minute(), now.second())
 }
 
 /// Adds `field` with the current wall-clock time to an event, replacing any earlier value.
@@ -42,27 +50,32 @@ pub type EventJson = Box<RawValue>;
 /// where it was). Anything else (other JSON, text, binary, an empty message) must not stop the partition, so
 /// it is kept visibly as `{"raw": <text>, "error": "not a JSON object"}`. The flag says which case it was.
 ///
-/// The message is parsed in full either way; only an object without `consumed` (every event the producer
-/// writes) takes the fast path: its text gets the field appended, with no map built.
+/// The message is parsed in full either way; an object without `consumed` (every event the producer writes)
+/// is stamped without being rebuilt (see [`fields`]).
 pub fn consumed(payload: Option<&[u8]>, at: &str) -> (EventJson, bool) {
     let payload = payload.unwrap_or_default();
     let Ok(text) = std::str::from_utf8(payload) else {
         return (not_an_object(payload, at), false);
     };
-    match serde_json::from_str::<ObjectCheck>(text) {
-        Ok(ObjectCheck { has_consumed: false }) => match append_consumed(text, at) {
-            Some(event) => (event, true),
-            None => (not_an_object(payload, at), false),
-        },
-        Ok(ObjectCheck { has_consumed: true }) => match serde_json::from_str::<Map<String, Value>>(text) {
-            Ok(mut event) => {
-                event.insert("consumed".into(), Value::String(at.to_string()));
-                (to_json(&Value::Object(event)), true)
-            }
-            Err(_) => (not_an_object(payload, at), false),
-        },
-        Err(_) => (not_an_object(payload, at), false),
+    let stamped = match fields::peek(text, "consumed", false) {
+        Ok(peeked) if !peeked.stamped => {
+            fields::append_stamp(text, "consumed", at).and_then(|s| RawValue::from_string(s).ok())
+        }
+        Ok(_) => restamped(text, "consumed", at).map(|event| to_json(&Value::Object(event))),
+        Err(_) => None,
+    };
+    match stamped {
+        Some(event) => (event, true),
+        None => (not_an_object(payload, at), false),
     }
+}
+
+/// `text`, a JSON object that already has the field `name`, parsed with the field's value replaced by `at`
+/// (in its place): the rare case [`fields::append_stamp`] cannot handle.
+pub fn restamped(text: &str, name: &str, at: &str) -> Option<Map<String, Value>> {
+    let mut event: Map<String, Value> = serde_json::from_str(text).ok()?;
+    event.insert(name.to_string(), Value::String(at.to_string()));
+    Some(event)
 }
 
 /// `{"raw": <text>, "error": "not a JSON object", "consumed": at}`: a message that is not a JSON object.
@@ -80,76 +93,6 @@ fn not_an_object(payload: &[u8], at: &str) -> EventJson {
 /// A value as [`EventJson`] (a JSON value always serializes).
 pub fn to_json(value: &Value) -> EventJson {
     serde_json::value::to_raw_value(value).expect("a serde_json::Value serializes")
-}
-
-/// `text`, a JSON object without a `consumed` field, with `"consumed": at` appended: its closing brace is
-/// replaced by the field and a brace. (`None` if `text` is not an object after all.)
-fn append_consumed(text: &str, at: &str) -> Option<EventJson> {
-    let body = text.trim().strip_suffix('}')?.trim_end();
-    // Only an empty object ends in `{` once its closing brace is gone: a member always ends in a value.
-    let separator = if body.ends_with('{') { "" } else { "," };
-    let field = serde_json::to_string(at).ok()?;
-    let mut event = String::with_capacity(body.len() + separator.len() + 12 + field.len() + 1);
-    event.push_str(body);
-    event.push_str(separator);
-    event.push_str("\"consumed\":");
-    event.push_str(&field);
-    event.push('}');
-    RawValue::from_string(event).ok()
-}
-
-/// What must be known of a message before it is stamped: that it is a JSON object, and whether it already
-/// has a `consumed` field. Deserializing into it checks the whole text and builds nothing.
-struct ObjectCheck {
-    has_consumed: bool,
-}
-
-impl<'de> Deserialize<'de> for ObjectCheck {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjectCheckVisitor)
-    }
-}
-
-struct ObjectCheckVisitor;
-
-impl<'de> Visitor<'de> for ObjectCheckVisitor {
-    type Value = ObjectCheck;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<ObjectCheck, A::Error> {
-        let mut has_consumed = false;
-        while let Some(IsConsumed(is_consumed)) = fields.next_key()? {
-            fields.next_value::<IgnoredAny>()?;
-            has_consumed |= is_consumed;
-        }
-        Ok(ObjectCheck { has_consumed })
-    }
-}
-
-/// A field name, reduced to whether it is `consumed` (no copy of the name is made).
-struct IsConsumed(bool);
-
-impl<'de> Deserialize<'de> for IsConsumed {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(IsConsumedVisitor)
-    }
-}
-
-struct IsConsumedVisitor;
-
-impl Visitor<'_> for IsConsumedVisitor {
-    type Value = IsConsumed;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<IsConsumed, E> {
-        Ok(IsConsumed(name == "consumed"))
-    }
 }
 
 #[cfg(test)]

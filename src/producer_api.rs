@@ -21,7 +21,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{self, ClusterWatch};
@@ -131,20 +131,45 @@ impl ProducerApi {
     }
 
     /// Validates the body and turns it into the message to send: the object plus `produced`.
+    ///
+    /// An object without `produced` (what the page and scripts send) is stamped without being rebuilt: its
+    /// text with the field appended ([`event::fields`]). Anything else is parsed into a map, which also names
+    /// what is wrong with a body that is refused.
     fn prepare(&self, body: &[u8]) -> Result<Outgoing, String> {
+        let text = std::str::from_utf8(body).ok();
+        match text.map(|text| (text, event::fields::peek(text, "produced", true))) {
+            Some((text, Ok(peeked))) if !peeked.stamped => {
+                let topic = self.topic_of(peeked.topic.as_ref())?;
+                let key = key_of(peeked.key.as_ref())?;
+                let value = event::fields::append_stamp(text, "produced", &event::wall_clock())
+                    .ok_or("body must be a JSON object")?;
+                Ok(Outgoing {
+                    topic,
+                    key,
+                    value: value.into_bytes(),
+                })
+            }
+            _ => self.prepare_parsed(body),
+        }
+    }
+
+    /// [`prepare`](Self::prepare) by parsing the body into a map: for a body that has `produced` already
+    /// (it is replaced in its place) or is refused.
+    fn prepare_parsed(&self, body: &[u8]) -> Result<Outgoing, String> {
         let value: Value = serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
         let Value::Object(mut event) = value else {
             return Err(format!("body must be a JSON object, not {}", kind_of(&value)));
         };
-        let topic = self.topic_of(&event)?;
-        let key = key_of(&event)?;
+        let topic = self.topic_of(event.get("topic"))?;
+        let key = key_of(event.get("key"))?;
         event::stamp(&mut event, "produced");
         let value = serde_json::to_vec(&event).map_err(|e| format!("could not encode the event: {e}"))?;
         Ok(Outgoing { topic, key, value })
     }
 
-    fn topic_of(&self, event: &Map<String, Value>) -> Result<String, String> {
-        match event.get("topic") {
+    /// The topic an event's `topic` field names, or the default one when it has none.
+    fn topic_of(&self, field: Option<&Value>) -> Result<String, String> {
+        match field {
             None => Ok(self.default_topic.clone()),
             Some(Value::String(topic)) if !topic.trim().is_empty() => Ok(topic.trim().to_string()),
             Some(other) => Err(format!("\"topic\" must be a non-empty string, not {}", kind_of(other))),
@@ -164,8 +189,9 @@ fn answer(error: &SendError) -> Response {
     http::error(status, &error.to_string())
 }
 
-fn key_of(event: &Map<String, Value>) -> Result<Option<String>, String> {
-    match event.get("key") {
+/// The message key an event's `key` field gives, if any.
+fn key_of(field: Option<&Value>) -> Result<Option<String>, String> {
+    match field {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(key)) => Ok(Some(key.clone())),
         Some(other) => Err(format!("\"key\" must be a string, not {}", kind_of(other))),
