@@ -87,6 +87,8 @@ impl Bench {
             self.report
                 .note("latency: the two consumers did not own a partition each within 30 s");
         }
+        // Polling only the consumer that owns the event's partition keeps the probe's own load off the machine.
+        let owners = partition_owners(&ports).await;
         self.idle_consumer_rss = rss_mib(&first);
         let idle = ("consumer RSS, idle (joined, no events)", self.idle_consumer_rss);
         self.report
@@ -99,7 +101,10 @@ impl Bench {
             let posted = http::post_json(self.producer.port, "/", &body).await;
             let post_time = start.elapsed();
             let found = match posted {
-                Ok(reply) if reply.status == 200 => wait_seen(&ports, &mut cursors, id, start).await,
+                Ok(reply) if reply.status == 200 => {
+                    let owner = partition_of(&reply.body).and_then(|p| owners.get(&p).copied());
+                    wait_seen(&ports, owner, &mut cursors, id, start).await
+                }
                 _ => None,
             };
             if id >= WARM_UP_EVENTS {

@@ -1,5 +1,6 @@
 //! Reading the running services: `/status`, `/events`, `/proc/<pid>/status`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -88,12 +89,19 @@ pub async fn wait_caught_up(port: u16, count: u64, timeout: Duration) -> bool {
     false
 }
 
-/// Polls every millisecond until one of the consumers shows event `id`, and returns the event as consumed
-/// (with its `produced` and `consumed` stamps); gives up after 5 s.
-pub async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start: Instant) -> Option<Value> {
+/// Polls every millisecond until one of the consumers shows event `id` (only the one at index `owner`, when
+/// known), and returns the event as consumed (with its `produced` and `consumed` stamps); gives up after 5 s.
+pub async fn wait_seen(
+    ports: &[u16; 2],
+    owner: Option<usize>,
+    cursors: &mut [u64; 2],
+    id: u64,
+    start: Instant,
+) -> Option<Value> {
+    let polled: Vec<usize> = owner.map_or(vec![0, 1], |index| vec![index]);
     while start.elapsed() < Duration::from_secs(5) {
-        for (port, cursor) in ports.iter().zip(cursors.iter_mut()) {
-            let events = read_new(*port, cursor).await;
+        for &index in &polled {
+            let events = read_new(ports[index], &mut cursors[index]).await;
             if let Some(seen) = events.into_iter().find(|e| e["event"]["id"] == id) {
                 return Some(seen["event"].clone());
             }
@@ -101,6 +109,25 @@ pub async fn wait_seen(ports: &[u16; 2], cursors: &mut [u64; 2], id: u64, start:
         sleep(Duration::from_millis(1)).await;
     }
     None
+}
+
+/// Which consumer (index into `ports`) owns each partition, from their `/status`.
+pub async fn partition_owners(ports: &[u16]) -> BTreeMap<i64, usize> {
+    let mut owners = BTreeMap::new();
+    for (index, &port) in ports.iter().enumerate() {
+        let status = get_json(port, "/status").await.unwrap_or_default();
+        for partition in status["partitions"].as_array().into_iter().flatten() {
+            if let Some(number) = partition["partition"].as_i64() {
+                owners.insert(number, index);
+            }
+        }
+    }
+    owners
+}
+
+/// The partition a producer's answer to `POST /` names.
+pub fn partition_of(answer: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(answer).ok()?["partition"].as_i64()
 }
 
 /// `consumed` minus `produced`, from an event's own stamps (millisecond resolution): the time Kafka and the
