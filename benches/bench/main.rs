@@ -43,7 +43,7 @@ const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 const LATENCY_EVENTS: u64 = 200;
 /// Clicks before the measured ones: they prove both fetch loops and the producer's connection, and warm the
 /// brokers' request paths (a JVM broker just started runs its first requests in the interpreter).
-const WARM_UP_EVENTS: u64 = 200;
+const WARM_UP_EVENTS: u64 = 1_000;
 
 /// The run: one broker, one producer, consumers started per scenario.
 struct Bench {
