@@ -31,6 +31,14 @@ fn before_batching_64(flavor: Flavor) -> f64 {
     }
 }
 
+/// POST p50 at one client before batching, measured with the figures above: batching must not change it.
+fn before_batching_one_client_p50(flavor: Flavor) -> f64 {
+    match flavor {
+        Flavor::Tansu => 0.2,
+        Flavor::Kafka => 1.5,
+    }
+}
+
 impl Bench {
     pub async fn producer_throughput(&mut self) {
         for clients in CLIENTS {
@@ -102,6 +110,12 @@ impl Bench {
                 ),
             ],
         );
+        if clients == 1 {
+            self.report.note(format!(
+                "1 client: POST p50 before batching (commit f0225b8, in this bench on 2026-11-29): {} ms.",
+                before_batching_one_client_p50(self.broker.flavor)
+            ));
+        }
         let largest = batches.iter().max().copied().unwrap_or(0);
         self.report.note(format!(
             "{}: {} Produce requests for {} POSTs, the largest carrying {largest} events.",
