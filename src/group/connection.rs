@@ -21,22 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
-    SyncGroupResponse,
-};
-use kafka_protocol::messages::{
-    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    FetchRequest, FetchResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::security::{sasl, Security, Transport};
+pub use requests::GroupRequest;
+
+mod requests;
 
 /// The largest response accepted (a JoinGroup response lists every member's subscription).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -88,76 +81,6 @@ pub enum ConnectionError {
         address: String,
         reason: String,
     },
-}
-
-/// Pairs each request type with its API key and response type (kafka-protocol's own `Request` trait needs
-/// the crate's `broker` feature; this is all the group layer needs of it).
-pub trait GroupRequest: Encodable + Message {
-    const KEY: ApiKey;
-    type Response: Decodable;
-}
-
-impl GroupRequest for ApiVersionsRequest {
-    const KEY: ApiKey = ApiKey::ApiVersions;
-    type Response = ApiVersionsResponse;
-}
-impl GroupRequest for FindCoordinatorRequest {
-    const KEY: ApiKey = ApiKey::FindCoordinator;
-    type Response = FindCoordinatorResponse;
-}
-impl GroupRequest for JoinGroupRequest {
-    const KEY: ApiKey = ApiKey::JoinGroup;
-    type Response = JoinGroupResponse;
-}
-impl GroupRequest for SyncGroupRequest {
-    const KEY: ApiKey = ApiKey::SyncGroup;
-    type Response = SyncGroupResponse;
-}
-impl GroupRequest for HeartbeatRequest {
-    const KEY: ApiKey = ApiKey::Heartbeat;
-    type Response = HeartbeatResponse;
-}
-impl GroupRequest for LeaveGroupRequest {
-    const KEY: ApiKey = ApiKey::LeaveGroup;
-    type Response = LeaveGroupResponse;
-}
-impl GroupRequest for OffsetCommitRequest {
-    const KEY: ApiKey = ApiKey::OffsetCommit;
-    type Response = OffsetCommitResponse;
-}
-impl GroupRequest for OffsetFetchRequest {
-    const KEY: ApiKey = ApiKey::OffsetFetch;
-    type Response = OffsetFetchResponse;
-}
-impl GroupRequest for ConsumerGroupHeartbeatRequest {
-    const KEY: ApiKey = ApiKey::ConsumerGroupHeartbeat;
-    type Response = ConsumerGroupHeartbeatResponse;
-}
-
-// The admin requests of the cluster view (`crate::cluster`).
-impl GroupRequest for MetadataRequest {
-    const KEY: ApiKey = ApiKey::Metadata;
-    type Response = MetadataResponse;
-}
-impl GroupRequest for ListGroupsRequest {
-    const KEY: ApiKey = ApiKey::ListGroups;
-    type Response = ListGroupsResponse;
-}
-impl GroupRequest for DescribeGroupsRequest {
-    const KEY: ApiKey = ApiKey::DescribeGroups;
-    type Response = DescribeGroupsResponse;
-}
-impl GroupRequest for ConsumerGroupDescribeRequest {
-    const KEY: ApiKey = ApiKey::ConsumerGroupDescribe;
-    type Response = ConsumerGroupDescribeResponse;
-}
-impl GroupRequest for ListOffsetsRequest {
-    const KEY: ApiKey = ApiKey::ListOffsets;
-    type Response = ListOffsetsResponse;
-}
-impl GroupRequest for FetchRequest {
-    const KEY: ApiKey = ApiKey::Fetch;
-    type Response = FetchResponse;
 }
 
 /// An open connection to one broker, with the API versions it supports.
