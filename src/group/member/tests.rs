@@ -336,4 +336,5 @@ async fn heartbeats_go_on_while_offset_fetch_is_slow() {
     assert!(beats.iter().all(|b| b.generation == 1 && b.member_id == "member-1"));
 }
 
+mod commits;
 mod stable;
