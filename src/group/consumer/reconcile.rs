@@ -23,6 +23,7 @@ use super::request::ByTopicId;
 use super::{Ended, Member, Owned};
 use crate::consume::DataPath;
 use crate::group::backoff::Backoff;
+use crate::group::commits;
 use crate::group::error::GroupError;
 use crate::group::leader::idle_reason;
 use crate::group::report::{self, EpochAssignment};
@@ -184,11 +185,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
             committed.entry(partition).or_insert(None);
         }
         let starts = self.data.starting_offsets(&committed).await?;
-        let decided: BTreeMap<i32, i64> = starts
-            .iter()
-            .filter(|(p, _)| committed.get(p).is_none_or(Option::is_none))
-            .map(|(&p, &o)| (p, o))
-            .collect();
+        let decided = commits::chosen_by_reset(&starts, &committed);
         if !decided.is_empty() {
             self.coordinator.commit(&self.me, epoch, &topic, &decided).await?;
         }
