@@ -10,7 +10,8 @@
 //!
 //! What a fetch brings is sorted by [`super::batches`]: data records are delivered, a transaction marker is
 //! stepped over, a batch this build cannot decompress holds the partition (said in the log and in
-//! `/status`), and after an unreadable batch the loop fetches one batch at a time until it caught up.
+//! `/status`), and after an unreadable batch the loop fetches one batch at a time until it caught up. An offset
+//! that answers no record though later ones do is not stepped over at once ([`gaps`]).
 //!
 //! When its position is no longer in the log (the broker answers OFFSET_OUT_OF_RANGE, or, as Tansu does,
 //! keeps answering an empty fetch whose end offset is below the position: the log was truncated or the
@@ -26,12 +27,15 @@ use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{OffsetAt, PartitionClient};
 use rskafka::record::RecordAndOffset;
 
-use super::batches::{self, Codec, Fetched, NoRecords};
+use super::batches::{self, Codec, Fetched};
 use super::start::{listed_partition_client, resolve_reset};
 use super::{lock, FetchContext, Progress, StartError, ONE_BATCH, RETRY_PAUSE};
 use crate::event;
 use crate::notices::{Reset, TOPIC_CHECK};
 use crate::store::{NewEvent, RecordMeta};
+use gaps::GAP_RECHECK;
+
+mod gaps;
 
 /// How long fetches must keep showing an end offset below the position before the position counts as
 /// past the end of the log (a new leader may briefly report a lower end while it catches up).
@@ -41,14 +45,6 @@ const EVENT_OVERHEAD: usize = 64;
 /// Pause before trying again a batch this build cannot decompress (it stays unreadable until the position
 /// changes, e.g. retention deletes it), so the loop neither spins nor floods the log.
 const UNREADABLE_PAUSE: Duration = Duration::from_secs(5);
-/// Pause while an open transaction holds the partition, before asking again whether it ended.
-const OPEN_TRANSACTION_PAUSE: Duration = Duration::from_millis(100);
-/// How long an offset must keep answering no record, though the partition goes on and nothing holds it,
-/// before the loop steps over it as empty (a batch emptied by compaction). A broker may announce a new end
-/// offset a moment before the batch can be read (Tansu under load does): stepping over at once skipped
-/// acknowledged events.
-const EMPTY_OFFSET_GRACE: Duration = Duration::from_secs(2);
-
 /// The fetch loop of one partition.
 pub(super) struct FetchLoop {
     context: FetchContext,
@@ -61,7 +57,7 @@ pub(super) struct FetchLoop {
     batch_by_batch: bool,
     /// Since when fetches have shown an end offset below the position.
     past_end_since: Option<Instant>,
-    /// The offset that answered no record, and since when (see [`EMPTY_OFFSET_GRACE`]).
+    /// The offset that answered no record, and since when (see [`gaps::EMPTY_OFFSET_GRACE`]).
     empty_since: Option<(i64, Instant)>,
 }
 
@@ -139,6 +135,10 @@ impl FetchLoop {
                 } => {
                     self.past_end_since = None;
                     self.stalled_at = None;
+                    if self.gap_ahead(&records, *position) {
+                        tokio::time::sleep(GAP_RECHECK).await;
+                        continue;
+                    }
                     let mut next = self.deliver(records, *position);
                     if next == *position && high_watermark > *position {
                         next = self.past_no_records(client, *position).await;
@@ -219,50 +219,6 @@ impl FetchLoop {
         }
         self.report(next, Some(high_watermark), None);
         Ok(next)
-    }
-
-    /// The fetch read no record at or after `position`, though the partition goes on. Either an open
-    /// transaction holds it there (rskafka reads up to the last stable offset), or the offset holds no
-    /// record (a batch emptied by compaction). The last stable offset tells which; ListOffsets "latest" is
-    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1). An offset is
-    /// stepped over only once it stayed empty for [`EMPTY_OFFSET_GRACE`].
-    async fn past_no_records(&mut self, client: &PartitionClient, position: i64) -> i64 {
-        let last_stable = match client.get_offset(OffsetAt::Latest).await {
-            Ok(offset) => offset,
-            Err(e) => {
-                tracing::warn!(partition = self.partition, "cannot read the last stable offset: {e}");
-                tokio::time::sleep(RETRY_PAUSE).await;
-                return position;
-            }
-        };
-        if batches::no_records(position, last_stable) == NoRecords::OpenTransaction {
-            tokio::time::sleep(OPEN_TRANSACTION_PAUSE).await;
-            return position;
-        }
-        // Read after the last stable offset, so a transaction that ended meanwhile is read now.
-        match fetch_records(client, position, ONE_BATCH, 1).await {
-            Fetched::Records { records, .. } if records.is_empty() => {
-                let since = match self.empty_since {
-                    Some((at, since)) if at == position => since,
-                    _ => self.empty_since.insert((position, Instant::now())).1,
-                };
-                if since.elapsed() < EMPTY_OFFSET_GRACE {
-                    tokio::time::sleep(OPEN_TRANSACTION_PAUSE).await;
-                    return position;
-                }
-                self.empty_since = None;
-                tracing::debug!(
-                    partition = self.partition,
-                    offset = position,
-                    "stepping over an offset without a record"
-                );
-                position + 1
-            }
-            Fetched::Records { records, .. } => self.deliver(records, position),
-            Fetched::ControlBatch => position + 1,
-            // The next round meets the problem again and reports it.
-            _ => position,
-        }
     }
 
     /// The batch at `position` is compressed with a codec this build cannot decompress: say so (in the
