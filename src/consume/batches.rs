@@ -116,6 +116,18 @@ pub fn position_after(records: &[RecordAndOffset], position: i64) -> i64 {
         .unwrap_or(position)
 }
 
+/// The offset of the first record when the fetch at `position` brought none at `position` itself but later
+/// ones: a gap before them (see `fetch_loop::gaps` for what it can mean). `None` when the records start at
+/// `position` or there are none at or after it.
+pub fn gap_before(records: &[RecordAndOffset], position: i64) -> Option<i64> {
+    let first = records
+        .iter()
+        .map(|r| r.offset)
+        .filter(|&offset| offset >= position)
+        .min()?;
+    (first > position).then_some(first)
+}
+
 /// What a fetch that returned no record although the partition goes on (`high_watermark > position`) means,
 /// given the partition's last stable offset read *after* that fetch.
 #[derive(Debug, PartialEq, Eq)]
@@ -199,6 +211,16 @@ mod tests {
         assert_eq!(position_after(&[at(2)], 3), 3);
         // A gap left by compaction: the next record decides.
         assert_eq!(position_after(&[at(9)], 5), 10);
+    }
+
+    #[test]
+    fn a_gap_is_records_that_start_past_the_position() {
+        assert_eq!(gap_before(&[at(4), at(5)], 4), None);
+        assert_eq!(gap_before(&[at(7), at(8)], 4), Some(7));
+        // A stray earlier record does not hide the gap; none at all is no gap.
+        assert_eq!(gap_before(&[at(2), at(9)], 4), Some(9));
+        assert_eq!(gap_before(&[at(2), at(3)], 4), None);
+        assert_eq!(gap_before(&[], 4), None);
     }
 
     #[test]

@@ -77,12 +77,7 @@ impl FetchLoop {
     /// while the earlier is still being written: stepping over at once lost the earlier batch's events (found
     /// by the fault suite, "brokers frozen").
     pub(super) fn gap_ahead(&mut self, records: &[RecordAndOffset], position: i64) -> bool {
-        let first = records
-            .iter()
-            .map(|r| r.offset)
-            .filter(|&offset| offset >= position)
-            .min();
-        let Some(first) = first.filter(|&first| first > position) else {
+        let Some(first) = batches::gap_before(records, position) else {
             return false;
         };
         if self.empty_for_the_grace(position) {
