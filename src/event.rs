@@ -72,7 +72,7 @@ pub fn consumed(payload: Option<&[u8]>, at: &str) -> (EventJson, bool) {
 
 /// `text`, a JSON object that already has the field `name`, parsed with the field's value replaced by `at`
 /// (in its place): the rare case [`fields::append_stamp`] cannot handle.
-pub fn restamped(text: &str, name: &str, at: &str) -> Option<Map<String, Value>> {
+fn restamped(text: &str, name: &str, at: &str) -> Option<Map<String, Value>> {
     let mut event: Map<String, Value> = serde_json::from_str(text).ok()?;
     event.insert(name.to_string(), Value::String(at.to_string()));
     Some(event)

@@ -136,21 +136,26 @@ impl ProducerApi {
     /// text with the field appended ([`event::fields`]). Anything else is parsed into a map, which also names
     /// what is wrong with a body that is refused.
     fn prepare(&self, body: &[u8]) -> Result<Outgoing, String> {
-        let text = std::str::from_utf8(body).ok();
-        match text.map(|text| (text, event::fields::peek(text, "produced", true))) {
-            Some((text, Ok(peeked))) if !peeked.stamped => {
-                let topic = self.topic_of(peeked.topic.as_ref())?;
-                let key = key_of(peeked.key.as_ref())?;
-                let value = event::fields::append_stamp(text, "produced", &event::wall_clock())
-                    .ok_or("body must be a JSON object")?;
-                Ok(Outgoing {
-                    topic,
-                    key,
-                    value: value.into_bytes(),
-                })
+        if let Ok(text) = std::str::from_utf8(body) {
+            match event::fields::peek(text, "produced", true) {
+                Ok(peeked) if !peeked.stamped => return self.prepare_text(text, peeked),
+                _ => {}
             }
-            _ => self.prepare_parsed(body),
         }
+        self.prepare_parsed(body)
+    }
+
+    /// [`prepare`](Self::prepare) for a JSON object without `produced`: its text with the field appended.
+    fn prepare_text(&self, text: &str, peeked: event::fields::Peeked) -> Result<Outgoing, String> {
+        let topic = self.topic_of(peeked.topic.as_ref())?;
+        let key = key_of(peeked.key.as_ref())?;
+        let value =
+            event::fields::append_stamp(text, "produced", &event::wall_clock()).ok_or("body must be a JSON object")?;
+        Ok(Outgoing {
+            topic,
+            key,
+            value: value.into_bytes(),
+        })
     }
 
     /// [`prepare`](Self::prepare) by parsing the body into a map: for a body that has `produced` already
