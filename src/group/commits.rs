@@ -1,12 +1,64 @@
-//! Which offsets a commit sends: only the partitions whose offset moved since the member last committed, and
-//! at the start of a generation the starting points the reset policy chose.
+//! Committed offsets, the part both group protocols share: OffsetFetch and OffsetCommit are the same requests
+//! under the classic protocol and the consumer protocol (KIP-848), so both members use this module for them.
 //!
-//! Both members commit on a clock (`AUTO_COMMIT_INTERVAL_MS`), when they give partitions up and when they
-//! stop, always what readers have had ([`crate::consume::Fetchers::committable`]). Committing an offset
-//! that did not move would only cost the coordinator a write to `__consumer_offsets`, so an idle group
-//! commits nothing.
+//! - **Where a partition starts** ([`starting_points`]): at the group's committed offset; where the group
+//!   never committed one, the reset policy (`AUTO_OFFSET_RESET`) chooses, and that choice is committed at once.
+//! - **Which offsets a commit sends** ([`moved_since`]): only the partitions whose offset moved since the
+//!   member last committed. Both members commit on a clock (`AUTO_COMMIT_INTERVAL_MS`), when they give
+//!   partitions up and when they stop, always what readers have had
+//!   ([`crate::consume::Fetchers::committable`]). Committing an offset that did not move would only cost the
+//!   coordinator a write to `__consumer_offsets`, so an idle group commits nothing.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+
+use super::client::Identity;
+use super::error::GroupError;
+use crate::consume::DataPath;
+
+/// OffsetCommit and OffsetFetch, as both members' coordinators answer them: the real
+/// [`super::link::CoordinatorLink`], and each member's scripted coordinator in its unit tests.
+pub trait OffsetRequests: Send {
+    /// OffsetCommit of `offsets` (partition → next offset to read) of `topic`, in `generation` (under the
+    /// consumer protocol the same field carries the member epoch).
+    fn commit(
+        &mut self,
+        me: &Identity,
+        generation: i32,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> impl Future<Output = Result<(), GroupError>> + Send;
+
+    /// OffsetFetch: the group's committed offset of each partition (`None`: never committed).
+    fn fetch_offsets(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> impl Future<Output = Result<BTreeMap<i32, Option<i64>>, GroupError>> + Send;
+}
+
+/// Where each of `partitions` starts reading: OffsetFetch, then the reset policy where nothing was committed,
+/// then a commit of those choices ([`chosen_by_reset`] says why) before anything is read. One attempt: the
+/// members retry it with backoff within their generation.
+pub async fn starting_points<D: DataPath + Sync>(
+    coordinator: &mut impl OffsetRequests,
+    data: &D,
+    me: &Identity,
+    generation: i32,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>, GroupError> {
+    let topic = data.topic();
+    let mut committed = coordinator.fetch_offsets(topic, partitions).await?;
+    for &partition in partitions {
+        committed.entry(partition).or_insert(None);
+    }
+    let starts = data.starting_offsets(&committed).await?;
+    let decided = chosen_by_reset(&starts, &committed);
+    if !decided.is_empty() {
+        coordinator.commit(me, generation, topic, &decided).await?;
+    }
+    Ok(starts)
+}
 
 /// The offsets of `offsets` that differ from what `committed` says was last committed.
 pub fn moved_since(committed: &BTreeMap<i32, i64>, offsets: BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {

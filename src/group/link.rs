@@ -19,11 +19,13 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::client::{find_coordinator, GroupClient, Identity, Joined, Membership, REQUEST_TIMEOUT};
+use super::commits::OffsetRequests;
 use super::error::GroupError;
 use crate::security::Security;
 
-/// The group requests a member makes. Each finds the coordinator first if the link has no connection.
-pub trait Coordinator: Send + 'static {
+/// The group requests a member makes, besides the offset requests both protocols share. Each finds the
+/// coordinator first if the link has no connection.
+pub trait Coordinator: OffsetRequests + 'static {
     /// Another link to the same group's coordinator, with a connection of its own (the heartbeat's).
     fn another(&self) -> Self;
 
@@ -49,22 +51,6 @@ pub trait Coordinator: Send + 'static {
     /// Heartbeat in `generation`.
     fn heartbeat(&mut self, me: &Identity, generation: i32) -> impl Future<Output = Result<(), GroupError>> + Send;
 
-    /// OffsetCommit of `offsets` (partition → next offset to read) of `topic`, in `generation`.
-    fn commit(
-        &mut self,
-        me: &Identity,
-        generation: i32,
-        topic: &str,
-        offsets: &BTreeMap<i32, i64>,
-    ) -> impl Future<Output = Result<(), GroupError>> + Send;
-
-    /// OffsetFetch: the group's committed offset of each partition (`None`: never committed).
-    fn fetch_offsets(
-        &mut self,
-        topic: &str,
-        partitions: &[i32],
-    ) -> impl Future<Output = Result<BTreeMap<i32, Option<i64>>, GroupError>> + Send;
-
     /// LeaveGroup.
     fn leave(&mut self, me: &Identity) -> impl Future<Output = Result<(), GroupError>> + Send;
 }
@@ -72,8 +58,11 @@ pub trait Coordinator: Send + 'static {
 /// How long the coordinator's answers may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
-    /// Heartbeats and commits.
+    /// Heartbeats.
     pub session: Duration,
+    /// OffsetCommit: the session timeout for the classic member, [`REQUEST_TIMEOUT`] for the
+    /// consumer-protocol member (its session timeout is the broker's).
+    pub commit: Duration,
     /// JoinGroup and SyncGroup, plus [`REQUEST_TIMEOUT`]: the coordinator holds them until the group is
     /// complete, up to the rebalance timeout (`MAX_POLL_INTERVAL_MS`).
     pub rebalance: Duration,
@@ -145,6 +134,41 @@ impl CoordinatorLink {
     }
 }
 
+impl OffsetRequests for CoordinatorLink {
+    async fn commit(
+        &mut self,
+        me: &Identity,
+        generation: i32,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> Result<(), GroupError> {
+        let timeout = self.timeouts.commit;
+        let result = async {
+            self.client()
+                .await?
+                .commit(me, generation, topic, offsets, timeout)
+                .await
+        }
+        .await;
+        self.finish(result)
+    }
+
+    async fn fetch_offsets(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, Option<i64>>, GroupError> {
+        let result = async {
+            self.client()
+                .await?
+                .fetch_offsets(topic, partitions, REQUEST_TIMEOUT)
+                .await
+        }
+        .await;
+        self.finish(result)
+    }
+}
+
 impl Coordinator for CoordinatorLink {
     fn another(&self) -> Self {
         Self {
@@ -165,11 +189,8 @@ impl Coordinator for CoordinatorLink {
     }
 
     async fn join(&mut self, me: &Identity, assignors: &[(&'static str, Bytes)]) -> Result<Joined, GroupError> {
-        let Timeouts { session, rebalance } = self.timeouts;
-        let result = match self.client().await {
-            Ok(client) => client.join(me, session, rebalance, assignors).await,
-            Err(e) => Err(e),
-        };
+        let Timeouts { session, rebalance, .. } = self.timeouts;
+        let result = async { self.client().await?.join(me, session, rebalance, assignors).await }.await;
         self.finish(result)
     }
 
@@ -180,54 +201,18 @@ impl Coordinator for CoordinatorLink {
         assignments: Vec<(String, Bytes)>,
     ) -> Result<Bytes, GroupError> {
         let rebalance = self.timeouts.rebalance;
-        let result = match self.client().await {
-            Ok(client) => client.sync(me, membership, assignments, rebalance).await,
-            Err(e) => Err(e),
-        };
+        let result = async { self.client().await?.sync(me, membership, assignments, rebalance).await }.await;
         self.finish(result)
     }
 
     async fn heartbeat(&mut self, me: &Identity, generation: i32) -> Result<(), GroupError> {
         let session = self.timeouts.session;
-        let result = match self.client().await {
-            Ok(client) => client.heartbeat(me, generation, session).await,
-            Err(e) => Err(e),
-        };
-        self.finish(result)
-    }
-
-    async fn commit(
-        &mut self,
-        me: &Identity,
-        generation: i32,
-        topic: &str,
-        offsets: &BTreeMap<i32, i64>,
-    ) -> Result<(), GroupError> {
-        let session = self.timeouts.session;
-        let result = match self.client().await {
-            Ok(client) => client.commit(me, generation, topic, offsets, session).await,
-            Err(e) => Err(e),
-        };
-        self.finish(result)
-    }
-
-    async fn fetch_offsets(
-        &mut self,
-        topic: &str,
-        partitions: &[i32],
-    ) -> Result<BTreeMap<i32, Option<i64>>, GroupError> {
-        let result = match self.client().await {
-            Ok(client) => client.fetch_offsets(topic, partitions, REQUEST_TIMEOUT).await,
-            Err(e) => Err(e),
-        };
+        let result = async { self.client().await?.heartbeat(me, generation, session).await }.await;
         self.finish(result)
     }
 
     async fn leave(&mut self, me: &Identity) -> Result<(), GroupError> {
-        let result = match self.client().await {
-            Ok(client) => client.leave(me, REQUEST_TIMEOUT).await,
-            Err(e) => Err(e),
-        };
+        let result = async { self.client().await?.leave(me, REQUEST_TIMEOUT).await }.await;
         self.finish(result)
     }
 }

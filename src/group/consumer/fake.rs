@@ -17,6 +17,7 @@ use super::link::Coordinator;
 use super::request::{Answer, Beat, ByTopicId};
 use crate::consume::lock;
 use crate::group::client::Identity;
+use crate::group::commits::OffsetRequests;
 use crate::group::error::GroupError;
 
 /// The id of the test topic (`member::fake::TOPIC`).
@@ -225,24 +226,7 @@ impl FakeCoordinator {
     }
 }
 
-impl Coordinator for FakeCoordinator {
-    fn another(&self) -> Self {
-        Self::new(self.script.clone())
-    }
-
-    async fn heartbeat(&mut self, beat: &Beat) -> Result<Answer, GroupError> {
-        let broker = self.reach()?;
-        self.record(Sent::Heartbeat {
-            beat: beat.clone(),
-            broker,
-        });
-        let answer = self.script.answer(beat);
-        if let Err(GroupError::Rediscover { .. }) = &answer {
-            self.connected = None;
-        }
-        answer
-    }
-
+impl OffsetRequests for FakeCoordinator {
     async fn commit(
         &mut self,
         _me: &Identity,
@@ -278,6 +262,25 @@ impl Coordinator for FakeCoordinator {
         tokio::time::sleep(delay).await;
         let committed = self.script.committed();
         Ok(partitions.iter().map(|p| (*p, committed.get(p).copied())).collect())
+    }
+}
+
+impl Coordinator for FakeCoordinator {
+    fn another(&self) -> Self {
+        Self::new(self.script.clone())
+    }
+
+    async fn heartbeat(&mut self, beat: &Beat) -> Result<Answer, GroupError> {
+        let broker = self.reach()?;
+        self.record(Sent::Heartbeat {
+            beat: beat.clone(),
+            broker,
+        });
+        let answer = self.script.answer(beat);
+        if let Err(GroupError::Rediscover { .. }) = &answer {
+            self.connected = None;
+        }
+        answer
     }
 
     async fn topic_id(&mut self, _topic: &str) -> Result<Option<Uuid>, GroupError> {

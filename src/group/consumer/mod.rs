@@ -127,6 +127,7 @@ impl Member<CoordinatorLink, FetchContext> {
         let timeouts = Timeouts {
             session: link::HEARTBEAT_TIMEOUT,
             rebalance: settings.rebalance_timeout,
+            commit: crate::group::client::REQUEST_TIMEOUT,
         };
         let link = CoordinatorLink::new(
             settings.bootstrap_servers.clone(),

@@ -24,7 +24,6 @@ use super::{Ended, Member, Owned};
 use crate::consume::DataPath;
 use crate::group::backoff::Backoff;
 use crate::group::commits;
-use crate::group::error::GroupError;
 use crate::group::leader::idle_reason;
 use crate::group::report::{self, EpochAssignment};
 
@@ -158,7 +157,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
         loop {
             let epoch = heartbeat.epoch();
             let attempt = tokio::select! {
-                attempt = self.try_starting_points(epoch, partitions) => attempt,
+                attempt = commits::starting_points(&mut self.coordinator, &self.data, &self.me, epoch, partitions) => attempt,
                 verdict = heartbeat.verdict() => return Err(Ended::Over(verdict)),
                 () = shutdown.cancelled() => return Err(Ended::Shutdown),
             };
@@ -175,21 +174,6 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
                 () = shutdown.cancelled() => return Err(Ended::Shutdown),
             }
         }
-    }
-
-    /// OffsetFetch → the reset policy where nothing was committed → commit of those starting points.
-    async fn try_starting_points(&mut self, epoch: i32, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, GroupError> {
-        let topic = self.data.topic().to_string();
-        let mut committed = self.coordinator.fetch_offsets(&topic, partitions).await?;
-        for &partition in partitions {
-            committed.entry(partition).or_insert(None);
-        }
-        let starts = self.data.starting_offsets(&committed).await?;
-        let decided = commits::chosen_by_reset(&starts, &committed);
-        if !decided.is_empty() {
-            self.coordinator.commit(&self.me, epoch, &topic, &decided).await?;
-        }
-        Ok(starts)
     }
 
     /// Publishes what the member owns (and, while reconciling, its target) in `/status`.

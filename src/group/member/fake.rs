@@ -16,6 +16,7 @@ use kafka_protocol::ResponseError;
 
 use crate::consume::{lock, DataPath, Fetchers, Progress};
 use crate::group::client::{Identity, Joined, JoinedMember, Membership};
+use crate::group::commits::OffsetRequests;
 use crate::group::error::GroupError;
 use crate::group::link::{Coordinator, Timeouts};
 use crate::group::protocol::{encode_assignment, Assignment};
@@ -239,6 +240,31 @@ impl FakeCoordinator {
     }
 }
 
+impl OffsetRequests for FakeCoordinator {
+    async fn commit(
+        &mut self,
+        me: &Identity,
+        generation: i32,
+        _topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> Result<(), GroupError> {
+        self.request(Api::OffsetCommit, me, generation, offsets).await?;
+        lock(&self.script.0).committed.extend(offsets);
+        Ok(())
+    }
+
+    async fn fetch_offsets(
+        &mut self,
+        _topic: &str,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, Option<i64>>, GroupError> {
+        let nobody = Identity::default();
+        self.request(Api::OffsetFetch, &nobody, -1, &BTreeMap::new()).await?;
+        let committed = self.script.committed();
+        Ok(partitions.iter().map(|p| (*p, committed.get(p).copied())).collect())
+    }
+}
+
 impl Coordinator for FakeCoordinator {
     fn another(&self) -> Self {
         Self::new(self.script.clone(), self.timeouts)
@@ -275,29 +301,6 @@ impl Coordinator for FakeCoordinator {
         self.request(Api::Heartbeat, me, generation, &BTreeMap::new())
             .await
             .map(drop)
-    }
-
-    async fn commit(
-        &mut self,
-        me: &Identity,
-        generation: i32,
-        _topic: &str,
-        offsets: &BTreeMap<i32, i64>,
-    ) -> Result<(), GroupError> {
-        self.request(Api::OffsetCommit, me, generation, offsets).await?;
-        lock(&self.script.0).committed.extend(offsets);
-        Ok(())
-    }
-
-    async fn fetch_offsets(
-        &mut self,
-        _topic: &str,
-        partitions: &[i32],
-    ) -> Result<BTreeMap<i32, Option<i64>>, GroupError> {
-        let nobody = Identity::default();
-        self.request(Api::OffsetFetch, &nobody, -1, &BTreeMap::new()).await?;
-        let committed = self.script.committed();
-        Ok(partitions.iter().map(|p| (*p, committed.get(p).copied())).collect())
     }
 
     async fn leave(&mut self, me: &Identity) -> Result<(), GroupError> {

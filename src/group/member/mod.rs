@@ -123,6 +123,7 @@ impl Member<CoordinatorLink, FetchContext> {
         let timeouts = Timeouts {
             session: settings.session_timeout,
             rebalance: settings.rebalance_timeout,
+            commit: settings.session_timeout,
         };
         let link = CoordinatorLink::new(
             settings.bootstrap_servers.clone(),

@@ -17,7 +17,6 @@ use super::{Ended, Member};
 use crate::consume::DataPath;
 use crate::group::backoff::Backoff;
 use crate::group::commits;
-use crate::group::error::GroupError;
 use crate::group::heartbeat::Heartbeat;
 use crate::group::link::Coordinator;
 
@@ -33,7 +32,7 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
         let mut backoff = Backoff::default();
         loop {
             let attempt = tokio::select! {
-                attempt = self.try_starting_points(generation, partitions) => attempt,
+                attempt = commits::starting_points(&mut self.coordinator, &self.data, &self.me, generation, partitions) => attempt,
                 verdict = heartbeat.ended() => return Err(Ended::Over(verdict)),
                 () = shutdown.cancelled() => return Err(Ended::Shutdown),
             };
@@ -50,24 +49,5 @@ impl<C: Coordinator, D: DataPath> Member<C, D> {
                 () = shutdown.cancelled() => return Err(Ended::Shutdown),
             }
         }
-    }
-
-    /// OffsetFetch → the reset policy where nothing was committed → commit of those starting points.
-    async fn try_starting_points(
-        &mut self,
-        generation: i32,
-        partitions: &[i32],
-    ) -> Result<BTreeMap<i32, i64>, GroupError> {
-        let topic = self.data.topic().to_string();
-        let mut committed = self.coordinator.fetch_offsets(&topic, partitions).await?;
-        for &partition in partitions {
-            committed.entry(partition).or_insert(None);
-        }
-        let starts = self.data.starting_offsets(&committed).await?;
-        let decided = commits::chosen_by_reset(&starts, &committed);
-        if !decided.is_empty() {
-            self.coordinator.commit(&self.me, generation, &topic, &decided).await?;
-        }
-        Ok(starts)
     }
 }

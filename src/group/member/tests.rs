@@ -91,6 +91,7 @@ impl Test {
         let timeouts = Timeouts {
             session: self.settings.session_timeout,
             rebalance: self.settings.rebalance_timeout,
+            commit: self.settings.session_timeout,
         };
         let coordinator = FakeCoordinator::new(self.script, timeouts);
         (
