@@ -47,7 +47,8 @@ LIBS="$ROOT/.tools/kafka/libs"
 # compiles quickly (the lower peak speed does not matter at a lab's load); the serial collector (no GC threads
 # competing for two cores); a small heap. Kafka's scripts default to 1 GiB; a broker allocates its log
 # cleaner's 128 MiB dedupe buffer on the heap at start (log.cleaner.dedupe.buffer.size), so it needs well over
-# 128 MiB (-Xmx128m runs out of memory), and the lab's load fits in far less than 384 MiB.
+# 128 MiB (-Xmx128m runs out of memory), and the lab's load fits in far less than 384 MiB. These flags also gave
+# the lowest latency in `make bench` (README, "What make bench measured"): C2 compiles for minutes on two cores.
 KAFKA_HEAP="${KAFKA_HEAP:--Xms64m -Xmx384m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}"
 TOOL_JVM_OPTS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true"
