@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConsumerConfig, GroupProtocol};
+use crate::consume::compaction::Compaction;
 use crate::consume::FetchContext;
 use crate::consumer_api::{self, ConsumerApi};
 use crate::group::consumer::Member as ConsumerProtocolMember;
@@ -86,6 +87,11 @@ pub async fn run(config: ConsumerConfig, shutdown: CancellationToken) -> std::io
             invalid_events: Arc::new(AtomicU64::new(0)),
             notices,
             renewal: kafka::Renewal::learn(&config.bootstrap_servers, &config.security).await,
+            compaction: Arc::new(Compaction::new(
+                config.bootstrap_servers.clone(),
+                Arc::clone(&config.security),
+                config.topic.clone(),
+            )),
         };
         if let Err(reason) = run_member(&config, fetch, status, shutdown.clone()).await {
             tokio::select! {

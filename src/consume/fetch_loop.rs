@@ -135,7 +135,7 @@ impl FetchLoop {
                 } => {
                     self.past_end_since = None;
                     self.stalled_at = None;
-                    if self.gap_ahead(&records, *position) {
+                    if self.gap_ahead(&records, *position).await {
                         tokio::time::sleep(GAP_RECHECK).await;
                         continue;
                     }

@@ -29,7 +29,8 @@
 //! commit or abort markers (control records) sit in the log between the events. [`batches`] says what
 //! rskafka returns for them and how the position moves past a marker, so that it reaches the high watermark
 //! (lag 0) even when a marker ends the partition. A batch this build cannot decompress holds its partition
-//! at that offset, named in the log and in `/status`, while the other partitions go on.
+//! at that offset, named in the log and in `/status`, while the other partitions go on. On a compacted topic
+//! the log cleaner leaves offsets without a record, which are stepped over ([`compaction`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -48,6 +49,7 @@ use crate::notices::Notices;
 use crate::store::Store;
 
 pub mod batches;
+pub mod compaction;
 mod fetch_loop;
 mod start;
 
@@ -89,6 +91,8 @@ pub struct FetchContext {
     pub notices: Arc<Notices>,
     /// When a fetch loop replaces its leader connection: before the brokers end its SASL session.
     pub renewal: kafka::Renewal,
+    /// Whether the topic is compacted (asked when a fetch loop first meets offsets without a record).
+    pub compaction: Arc<compaction::Compaction>,
 }
 
 /// What a group member needs of the data path: the topic, partition counts (the leader assigns from them),

@@ -6,7 +6,8 @@
 //! and a group's members and committed offsets to its **coordinator** only. So a view of the cluster is
 //! assembled from several brokers: Metadata from any, ListOffsets and Fetch from each leader, ListGroups,
 //! DescribeGroups (classic groups), ConsumerGroupDescribe (KIP-848 groups) and OffsetFetch from each
-//! coordinator. [`partitions`] and [`groups`] build those requests; this module keeps one connection per
+//! coordinator. [`partitions`] and [`groups`] build those requests ([`topics`] asks DescribeConfigs for the
+//! consumer, see [`crate::consume::compaction`]); this module keeps one connection per
 //! broker (the group layer's [`Connection`]: framing and ApiVersions) and remembers the brokers it has
 //! seen, so that a broker that disappears from Metadata can be shown as down.
 //!
@@ -15,6 +16,7 @@
 
 pub mod groups;
 pub mod partitions;
+pub mod topics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -2,10 +2,11 @@
 //!
 //! A fetch at `position` returns the first batch that ends at or after it. When that holds no record at
 //! `position`, one of three things is true: a transaction that is still open starts there (nothing can be read
-//! until it ends), compaction emptied those offsets (they are stepped over), or the broker shows a later batch
-//! before an earlier one is readable. Apache Kafka never does the last; Tansu does when a partition gets two
-//! Produce requests at once. Stepping over at once would lose that earlier batch, so an offset is stepped over
-//! only once it answered no record for [`EMPTY_OFFSET_GRACE`].
+//! until it ends), compaction emptied those offsets, or the broker shows a later batch before an earlier one is
+//! readable. Apache Kafka never does the last; Tansu does when a partition gets two Produce requests at once.
+//! On a compacted topic (see [`crate::consume::compaction`]) such offsets are the cleaner's and are stepped
+//! over at once. On any other, stepping over at once would lose that earlier batch, so an offset is stepped
+//! over only once it answered no record for [`EMPTY_OFFSET_GRACE`].
 
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ impl FetchLoop {
         // Read after the last stable offset, so a transaction that ended meanwhile is read now.
         match fetch_records(client, position, ONE_BATCH, 1).await {
             Fetched::Records { records, .. } if records.is_empty() => {
-                if !self.empty_for_the_grace(position) {
+                if !self.context.compaction.is_compacted().await && !self.empty_for_the_grace(position) {
                     tokio::time::sleep(OPEN_TRANSACTION_PAUSE).await;
                     return position;
                 }
@@ -60,7 +61,7 @@ impl FetchLoop {
                 );
                 position + 1
             }
-            Fetched::Records { records, .. } if self.gap_ahead(&records, position) => position,
+            Fetched::Records { records, .. } if self.gap_ahead(&records, position).await => position,
             Fetched::Records { records, .. } => self.deliver(records, position),
             Fetched::ControlBatch => position + 1,
             // The next round meets the problem again and reports it.
@@ -68,19 +69,20 @@ impl FetchLoop {
         }
     }
 
-    /// Whether the fetch at `position` brought later records but none at `position`, and that has not lasted
-    /// [`EMPTY_OFFSET_GRACE`] yet: the records are then held back and the position fetched again.
+    /// Whether the fetch at `position` brought later records but none at `position`, on a topic that is not
+    /// compacted, and that has not lasted [`EMPTY_OFFSET_GRACE`] yet: the records are then held back and the
+    /// position fetched again.
     ///
-    /// Apache Kafka makes a partition's batches readable in offset order, so a gap there is real (compaction
-    /// removed those offsets) and is stepped over after the grace. Tansu, given two Produce requests for one
-    /// partition at once (a producer's old and new connection, after an outage), can show the later batch
-    /// while the earlier is still being written: stepping over at once lost the earlier batch's events (found
-    /// by the fault suite, "brokers frozen").
-    pub(super) fn gap_ahead(&mut self, records: &[RecordAndOffset], position: i64) -> bool {
+    /// Apache Kafka makes a partition's batches readable in offset order, so a gap there is the log cleaner's,
+    /// on a compacted topic, and is stepped over at once. Tansu, given two Produce requests for one partition
+    /// at once (a producer's old and new connection, after an outage), can show the later batch while the
+    /// earlier is still being written: stepping over at once lost the earlier batch's events (found by the
+    /// fault suite, "brokers frozen").
+    pub(super) async fn gap_ahead(&mut self, records: &[RecordAndOffset], position: i64) -> bool {
         let Some(first) = batches::gap_before(records, position) else {
             return false;
         };
-        if self.empty_for_the_grace(position) {
+        if self.context.compaction.is_compacted().await || self.empty_for_the_grace(position) {
             tracing::debug!(
                 partition = self.partition,
                 position,
