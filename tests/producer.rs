@@ -179,6 +179,15 @@ async fn concurrent_posts_are_batched_and_each_gets_its_own_offset(flavor: Flavo
         producer,
     } = Lab::start(flavor).await;
     let port = producer.port;
+    let mut answered = HashMap::new();
+    // One POST per partition first (events without a key alternate), so that the connections and both
+    // partitions' batchers exist before the POSTs below: they then wait behind Produce requests only, not
+    // behind a Metadata request that lets them through one at a time (seen once on a busy CI machine).
+    for id in [POSTS, POSTS + 1] {
+        let reply = post_json(port, "/", &format!(r#"{{"id": {id}}}"#)).await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        answered.insert(written_at(&reply.json()), id);
+    }
     // Tansu answers a Produce in a fraction of a millisecond, sooner than 200 new connections arrive: frozen
     // for a moment, it lets the POSTs queue behind the first request, as a busy broker would. (Apache Kafka's
     // round trip to both replicas does that by itself, and the shared cluster is not this test's to freeze.)
@@ -190,18 +199,16 @@ async fn concurrent_posts_are_batched_and_each_gets_its_own_offset(flavor: Flavo
         .map(|id| tokio::spawn(async move { (id, post_json(port, "/", &format!(r#"{{"id": {id}}}"#)).await) }))
         .collect();
     if freeze {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Long enough for 200 connections to arrive on a busy machine; shorter than the 2 s in which the
+        // producer's health check expects an answer.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         cluster.resume_brokers();
     }
-    let mut answered = HashMap::new();
     for post in posts {
         let (id, reply) = post.await.unwrap();
         let reply = reply.unwrap();
         assert_eq!(reply.status, 200, "{}", reply.body);
-        let at = (
-            reply.json()["partition"].as_i64().unwrap() as i32,
-            reply.json()["offset"].as_i64().unwrap(),
-        );
+        let at = written_at(&reply.json());
         assert_eq!(answered.insert(at, id), None, "two POSTs were answered {at:?}");
     }
     for partition in 0..2 {
@@ -216,8 +223,16 @@ async fn concurrent_posts_are_batched_and_each_gets_its_own_offset(flavor: Flavo
     }
     assert!(answered.is_empty(), "answered but not in Kafka: {answered:?}");
     let batches = batch_sizes(&producer.plain_logs());
-    assert_eq!(batches.iter().sum::<u64>(), POSTS, "{batches:?}");
+    assert_eq!(batches.iter().sum::<u64>(), POSTS + 2, "{batches:?}");
     assert!(batches.iter().any(|&n| n > 1), "every event went alone: {batches:?}");
+}
+
+/// `(partition, offset)` from the producer's answer to a POST.
+fn written_at(answer: &serde_json::Value) -> (i32, i64) {
+    (
+        answer["partition"].as_i64().unwrap() as i32,
+        answer["offset"].as_i64().unwrap(),
+    )
 }
 
 /// The `count` of every "producing a batch" debug line in a producer's log.
