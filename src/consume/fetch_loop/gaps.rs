@@ -19,10 +19,10 @@ use super::{fetch_records, FetchLoop};
 
 /// Pause while an open transaction holds the partition, before asking again whether it ended.
 const OPEN_TRANSACTION_PAUSE: Duration = Duration::from_millis(100);
-/// How long an offset must keep answering no record, though the partition goes on and nothing holds it,
-/// before the loop steps over it as empty (a batch emptied by compaction). A broker may announce a new end
+/// How long an offset of a topic that is not compacted must keep answering no record, though the partition
+/// goes on and nothing holds it, before the loop steps over it as empty. A broker may announce a new end
 /// offset a moment before the batch can be read (Tansu under load does): stepping over at once skipped
-/// acknowledged events.
+/// acknowledged events. (On a compacted topic such an offset is the log cleaner's and is stepped over at once.)
 pub(super) const EMPTY_OFFSET_GRACE: Duration = Duration::from_secs(2);
 /// How soon a position that answered later records but none of its own is fetched again (see
 /// [`FetchLoop::gap_ahead`]): the batch hidden there is being written and shows within milliseconds.
@@ -32,8 +32,9 @@ impl FetchLoop {
     /// The fetch read no record at or after `position`, though the partition goes on. Either an open
     /// transaction holds it there (rskafka reads up to the last stable offset), or the offset holds no
     /// record (a batch emptied by compaction). The last stable offset tells which; ListOffsets "latest" is
-    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1). An offset is
-    /// stepped over only once it stayed empty for [`EMPTY_OFFSET_GRACE`].
+    /// it, since rskafka asks `read_committed` (Tansu answers the start of its last batch + 1). An empty offset
+    /// is stepped over at once on a compacted topic, elsewhere only once it stayed empty for
+    /// [`EMPTY_OFFSET_GRACE`].
     pub(super) async fn past_no_records(&mut self, client: &PartitionClient, position: i64) -> i64 {
         let last_stable = match client.get_offset(OffsetAt::Latest).await {
             Ok(offset) => offset,
