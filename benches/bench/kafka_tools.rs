@@ -40,8 +40,10 @@ impl Bench {
 
     /// EndToEndLatency on a one-partition topic of its own (the tool reads a single partition), records of our
     /// events' size, acks=all: the Java client's produce → consume time on this cluster, beside ours.
-    pub async fn java_end_to_end(&mut self, our_p50: Option<f64>) {
-        self.broker.create_topic("end-to-end", 1).await;
+    /// Its rows go under `scenario`; `topic` is created with one partition and `replication` copies.
+    pub async fn java_end_to_end(&mut self, scenario: &str, topic: (&str, i16), our_p50: Option<f64>) {
+        let (topic, replication) = topic;
+        self.broker.create_topic_replicated(topic, 1, replication).await;
         let (bootstrap, records, size) = (
             self.broker.bootstrap(),
             END_TO_END_RECORDS.to_string(),
@@ -49,7 +51,7 @@ impl Bench {
         );
         let args = [
             ["--bootstrap-server", &bootstrap],
-            ["--topic", "end-to-end"],
+            ["--topic", topic],
             ["--num-records", &records],
             ["--producer-acks", "all"],
             ["--record-size", &size],
@@ -67,7 +69,7 @@ impl Bench {
         };
         let (p50, p99) = (percentile("50th"), percentile("99th"));
         self.report.add(
-            "click→consumed",
+            scenario,
             &[
                 ("Java client (EndToEndLatency), p50", p50, "ms", Info("report"), ""),
                 ("Java client (EndToEndLatency), p99", p99, "ms", Info("report"), ""),
@@ -81,10 +83,10 @@ impl Bench {
             ],
         );
         self.report.note(format!(
-            "EndToEndLatency (kafka-clients 4.4.0): {END_TO_END_RECORDS} records of {size} bytes, each sent with \
-             acks=all and waited for by a KafkaConsumer in the same process, right after our clicks on the same \
-             cluster; it reports whole milliseconds. Ours adds an HTTP POST before and HTTP polling (1 ms apart) \
-             after."
+            "EndToEndLatency (kafka-clients 4.4.0) under \"{scenario}\": {END_TO_END_RECORDS} records of {size} \
+             bytes on a topic with {replication} replica(s), each sent with acks=all and waited for by a \
+             KafkaConsumer in the same process, right after our clicks; it reports whole milliseconds. Ours adds \
+             an HTTP POST before and HTTP polling (1 ms apart) after."
         ));
     }
 

@@ -3,7 +3,7 @@
 //! fails on slowness, only when it cannot measure at all (no broker, no binary). The report is printed as
 //! markdown and written to `target/bench/report-<broker>.{md,json}`.
 //!
-//! Scenarios, in order: click→consumed latency, producer throughput at 1 to 256 clients (`throughput.rs`),
+//! Scenarios, in order: click→consumed latency (`latency.rs`), producer throughput at 1 to 256 clients (`throughput.rs`),
 //! the same with two consumers reading (`sustained.rs`), consumer catch-up and a consumer reading a large
 //! backlog (`backlog.rs`), on Apache Kafka its own tools and Java consumer on
 //! the same topics (`kafka_tools.rs`), hand-over after SIGINT and SIGKILL (on Apache Kafka under both group
@@ -16,6 +16,7 @@ mod support;
 
 mod backlog;
 mod kafka_tools;
+mod latency;
 mod load;
 mod probe;
 mod protocols;
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 use kafka_lab::event::wall_clock;
 use load::keep_posting;
 use probe::*;
-use report::{millis, quantile, Report, Target};
+use report::{millis, Report, Target};
 use serde_json::json;
 use support::{http, Cluster, Flavor, Service};
 use tokio::time::sleep;
@@ -40,10 +41,6 @@ use Target::{AtMost, Info};
 
 const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
-const LATENCY_EVENTS: u64 = 200;
-/// Clicks before the measured ones: they prove both fetch loops and the producer's connection, and warm the
-/// brokers' request paths (a JVM broker just started runs its first requests in the interpreter).
-const WARM_UP_EVENTS: u64 = 1_000;
 
 /// The run: one broker, one producer, consumers started per scenario.
 struct Bench {
@@ -76,108 +73,6 @@ impl Bench {
         env.extend([("CONSUMER_GROUP", group), ("RUST_LOG", "info")]);
         env.extend_from_slice(extra);
         self.start(CONSUMER, &env).await
-    }
-
-    /// Scenario 1: sequential clicks. POST, then poll both consumers' `/events` every millisecond until one shows it.
-    async fn latency(&mut self) {
-        let first = self.consumer("first-topic", "bench-latency", &[]).await;
-        let second = self.consumer("first-topic", "bench-latency", &[]).await;
-        let ports = [first.port, second.port];
-        if !wait_assigned(&ports, 2, Duration::from_secs(30)).await {
-            self.report
-                .note("latency: the two consumers did not own a partition each within 30 s");
-        }
-        // Polling only the consumer that owns the event's partition keeps the probe's own load off the machine.
-        let owners = partition_owners(&ports).await;
-        self.idle_consumer_rss = rss_mib(&first);
-        let idle = ("consumer RSS, idle (joined, no events)", self.idle_consumer_rss);
-        self.report
-            .add("footprint", &[(idle.0, idle.1, "MiB", AtMost(8.0), "50 MiB")]);
-        let (mut cursors, mut posts, mut seen, mut missing) = ([0, 0], vec![], vec![], 0);
-        let mut in_kafka = Vec::new();
-        for id in 0..WARM_UP_EVENTS + LATENCY_EVENTS {
-            let start = Instant::now();
-            let body = json!({ "id": id, "clicked": wall_clock() }).to_string();
-            let posted = http::post_json(self.producer.port, "/", &body).await;
-            let post_time = start.elapsed();
-            let found = match posted {
-                Ok(reply) if reply.status == 200 => {
-                    let owner = partition_of(&reply.body).and_then(|p| owners.get(&p).copied());
-                    wait_seen(&ports, owner, &mut cursors, id, start).await
-                }
-                _ => None,
-            };
-            if id >= WARM_UP_EVENTS {
-                posts.push(post_time);
-                match found {
-                    Some(event) => {
-                        seen.push(start.elapsed());
-                        in_kafka.extend(produced_to_consumed(&event));
-                    }
-                    None => missing += 1,
-                }
-            }
-        }
-        seen.sort();
-        posts.sort();
-        in_kafka.sort();
-        let big_posts = self.big_posts().await;
-        let ours_p50 = quantile(&seen, 0.5);
-        let (max, missing) = (seen.last().map(|d| millis(*d)), Some(missing as f64));
-        // Apache Kafka answers a parked fetch as soon as data arrives; Tansu re-checks parked fetches.
-        let (p50_target, p99_target) = match self.broker.flavor {
-            Flavor::Kafka => (2.0, 5.0),
-            Flavor::Tansu => (10.0, 30.0),
-        };
-        self.report.add(
-            "click→consumed",
-            &[
-                ("p50", quantile(&seen, 0.5), "ms", AtMost(p50_target), "244 ms"),
-                ("p90", quantile(&seen, 0.9), "ms", Info("—"), ""),
-                ("p99", quantile(&seen, 0.99), "ms", AtMost(p99_target), "263 ms"),
-                ("max", max, "ms", Info("—"), ""),
-                ("not seen within 5 s", missing, "events", AtMost(0.0), ""),
-                (
-                    "produced → consumed p50 (the events' stamps, 1 ms steps)",
-                    quantile(&in_kafka, 0.5),
-                    "ms",
-                    Info("—"),
-                    "",
-                ),
-                (
-                    "produced → consumed p99 (the events' stamps)",
-                    quantile(&in_kafka, 0.99),
-                    "ms",
-                    Info("—"),
-                    "",
-                ),
-                ("POST / p50", quantile(&posts, 0.5), "ms", Info("—"), ""),
-                ("POST / p99", quantile(&posts, 0.99), "ms", Info("—"), ""),
-                (
-                    "POST / p50, 32 KB events",
-                    quantile(&big_posts, 0.5),
-                    "ms",
-                    Info("—"),
-                    "",
-                ),
-            ],
-        );
-        if self.broker.flavor == Flavor::Kafka {
-            self.java_end_to_end(ours_p50).await;
-        }
-    }
-
-    /// Twenty POSTs of a 32 KB event: the size range where a Kafka request waits for a delayed ACK.
-    async fn big_posts(&self) -> Vec<Duration> {
-        let mut times = Vec::new();
-        for id in 0..20 {
-            let body = json!({ "id": id, "padding": "x".repeat(32 * 1024) }).to_string();
-            let start = Instant::now();
-            let _ = http::post_json(self.producer.port, "/", &body).await;
-            times.push(start.elapsed());
-        }
-        times.sort();
-        times
     }
 
     /// Scenario 5: two consumers of one group, the leader gets `signal`; how long until the survivor has new
@@ -343,7 +238,8 @@ async fn run() -> Report {
         Flavor::Tansu => "Broker: Tansu (memory storage) on loopback; its fetch long-poll is coarse.",
         Flavor::Kafka => {
             "Broker: Apache Kafka 4.4.0 (kafka/pom.xml), a controller and two brokers on loopback, \
-            topics with replication factor 2 (acks=all: every produce waits for both replicas)."
+            topics with replication factor 2 (acks=all: every produce waits for both replicas), but for \
+            the one-replica latency topic."
         }
     });
     bench.report.note(

@@ -110,6 +110,12 @@ impl Cluster {
             Flavor::Kafka => 2,
             Flavor::Tansu => 1,
         };
+        self.create_topic_replicated(name, partitions, replication).await;
+    }
+
+    /// Creates a topic with `replication` copies of each partition, retrying while the cluster is still
+    /// starting.
+    pub async fn create_topic_replicated(&self, name: &str, partitions: i32, replication: i16) {
         let create = async {
             loop {
                 let attempt = async {
