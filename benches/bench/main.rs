@@ -118,10 +118,12 @@ impl Bench {
 
         let (status, exited) = exit.await.expect("signalling the consumer");
         let session_s = self.handover_session_ms as f64 / 1000.0;
+        // After SIGKILL: the coordinator's wait (a session), up to a second for the survivor (its next
+        // heartbeat, the rejoin, the first fetch), and what the broker adds by holding the rebalance open.
         let (bound, original) = if signal == "INT" {
             (1.5, "7 s")
         } else {
-            (session_s + 1.0, "15.7 s")
+            (session_s + 1.0 + self.rebalance_hold_s(), "15.7 s")
         };
         let who = who.replace("{signal}", signal);
         let metric = format!("{who} → survivor has new events of both partitions");
@@ -132,6 +134,15 @@ impl Bench {
             "hand-over, {who}: the signalled consumer exited {exited:.1} ms later ({status})."
         ));
         survivor
+    }
+
+    /// How long the broker holds a rebalance open for members to rejoin: Tansu waits max(1 s, session / 2)
+    /// whoever is left; Apache Kafka completes it as soon as every remaining member has rejoined.
+    fn rebalance_hold_s(&self) -> f64 {
+        match self.broker.flavor {
+            Flavor::Tansu => (self.handover_session_ms as f64 / 2000.0).max(1.0),
+            Flavor::Kafka => 0.0,
+        }
     }
 
     fn startup_and_size_rows(&mut self) {
