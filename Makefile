@@ -71,6 +71,7 @@ chaos: tools
 	CHAOS_SECONDS=$${CHAOS_SECONDS:-15} $(CARGO) test --test chaos -- --nocapture --test-threads=1
 
 bench: release
+	bash scripts/build-before-batching.sh
 	bash scripts/install-tansu.sh
 	@if [ "$(BROKER)" = kafka ]; then bash scripts/install-kafka.sh; fi
 	BROKER=$(BROKER) $(CARGO) bench --bench bench

@@ -279,6 +279,9 @@ fn main() {
         let hint = "build it first with `cargo build --release --bins` (`make bench` does)";
         assert!(Path::new(path).exists(), "{path} is missing: {hint}");
     }
+    let before = throughput::BEFORE_BATCHING;
+    let hint = "build it first with `bash scripts/build-before-batching.sh` (`make bench` does)";
+    assert!(Path::new(before).exists(), "{before} is missing: {hint}");
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
