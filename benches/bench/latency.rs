@@ -20,8 +20,9 @@ use crate::Bench;
 use kafka_lab::event::wall_clock;
 use Target::{AtMost, Info};
 
-/// Clicks measured in each run.
-const LATENCY_EVENTS: u64 = 200;
+/// Clicks measured in each run: as many as Kafka's `EndToEndLatency` sends, so that each p99 is the tenth
+/// slowest, not a single unlucky click.
+const LATENCY_EVENTS: u64 = 1_000;
 /// Clicks before the measured ones: they prove both fetch loops and the producer's connection, and warm the
 /// brokers' request paths (a JVM broker just started runs its first requests in the interpreter).
 const WARM_UP_EVENTS: u64 = 1_000;

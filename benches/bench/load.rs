@@ -87,10 +87,11 @@ pub struct Load {
 
 /// `clients` keep-alive clients posting small events to `topic` through the producer on `port` as fast as they
 /// can for `duration`, each waiting for its answer before the next POST (as the lab page and wrk do).
-pub async fn post_load(port: u16, topic: &'static str, clients: usize, duration: Duration) -> Load {
+pub async fn post_load(port: u16, topic: &str, clients: usize, duration: Duration) -> Load {
     let deadline = Instant::now() + duration;
+    let topic: Arc<str> = Arc::from(topic);
     let tasks: Vec<_> = (0..clients)
-        .map(|c| tokio::spawn(load_client(port, topic, c, deadline)))
+        .map(|c| tokio::spawn(load_client(port, Arc::clone(&topic), c, deadline)))
         .collect();
     let mut total = Load::default();
     for task in tasks {
@@ -104,7 +105,7 @@ pub async fn post_load(port: u16, topic: &'static str, clients: usize, duration:
 }
 
 /// One of the load clients: posts over one keep-alive connection until `deadline`, reconnecting on errors.
-async fn load_client(port: u16, topic: &str, client: usize, deadline: Instant) -> Load {
+async fn load_client(port: u16, topic: Arc<str>, client: usize, deadline: Instant) -> Load {
     let (mut load, mut connection, mut id) = (Load::default(), None, 0);
     while Instant::now() < deadline {
         if connection.is_none() {

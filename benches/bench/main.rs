@@ -176,7 +176,7 @@ async fn run() -> Report {
     let load_before = load_average();
     let flavor = flavor_from_env();
     let broker = Cluster::of(flavor, true).await;
-    for topic in ["first-topic", "load", "backlog", "million", "handover"] {
+    for topic in ["first-topic", "backlog", "million", "handover"] {
         broker.create_topic(topic, 2).await;
     }
     let start = Instant::now();

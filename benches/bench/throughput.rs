@@ -24,8 +24,13 @@ const STALL: Duration = Duration::from_millis(40);
 /// measured against it in the same run, on the same broker, with the same load client: the machine's speed
 /// varies by a third or more from one run to the next, so figures from another day cannot be compared.
 pub const BEFORE_BATCHING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/before-batching/release/producer");
-/// Its topic: events of its own, so the two producers' runs do not share a log.
-const BEFORE_TOPIC: &str = "load-before";
+/// Each run writes to a topic of its own, created just before it: Tansu slows down as a topic grows (a fifth
+/// over 30 s of load, for either producer), so every run starts on an empty log.
+async fn fresh_topic(bench: &Bench, producer: &str, clients: usize) -> String {
+    let topic = format!("load-{producer}-{clients}");
+    bench.broker.create_topic(&topic, 2).await;
+    topic
+}
 
 /// What the producer before batching did in this run.
 struct Before {
@@ -46,7 +51,8 @@ impl Bench {
         let before = self.before_batching().await;
         for clients in CLIENTS {
             let logged = self.producer.plain_logs().len();
-            let load = post_load(self.producer.port, "load", clients, DURATION).await;
+            let topic = fresh_topic(self, "now", clients).await;
+            let load = post_load(self.producer.port, &topic, clients, DURATION).await;
             let batches = batch_sizes(self.producer.plain_logs().get(logged..).unwrap_or_default());
             self.report_load(clients, &load, &batches, &before);
         }
@@ -63,13 +69,15 @@ impl Bench {
         );
     }
 
-    /// The producer before batching, with one client and then 64, on a topic of its own; its rows.
+    /// The producer before batching, with 64 clients and then one; its rows. Its one-client run comes last, so
+    /// that ours, which follows at once, meets the brokers in the same state.
     async fn before_batching(&mut self) -> Before {
-        self.broker.create_topic(BEFORE_TOPIC, 2).await;
         let bootstrap = self.broker.bootstrap();
         let old = Service::start(BEFORE_BATCHING, &[("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)]).await;
-        let one = post_load(old.port, BEFORE_TOPIC, 1, DURATION).await;
-        let many = post_load(old.port, BEFORE_TOPIC, 64, DURATION).await;
+        let topic = fresh_topic(self, "before", 64).await;
+        let many = post_load(old.port, &topic, 64, DURATION).await;
+        let topic = fresh_topic(self, "before", 1).await;
+        let one = post_load(old.port, &topic, 1, DURATION).await;
         drop(old);
         let before = Before {
             one_client_p50: quantile(&one.latencies, 0.5),
