@@ -231,7 +231,8 @@ impl Bench {
 
 /// The size of the events the bench POSTs, as the producer writes them: the Java tools' record size.
 fn our_event_size() -> usize {
-    let event = json!({ "topic": "load-now-64", "id": 123_456, "client": 12, "clicked": wall_clock(),
+    let topic = crate::throughput::load_topic("now", 64);
+    let event = json!({ "topic": topic, "id": 123_456, "client": 12, "clicked": wall_clock(),
         "produced": wall_clock() });
     event.to_string().len()
 }
